@@ -1,0 +1,48 @@
+"""Convert between NumPy arrays and torch tensors, once, in a decorator."""
+
+from ._convert import to_numpy, to_torch
+from ._decorators import (
+    autoconvert,
+    numpy_in_numpy_out,
+    numpy_in_torch_out,
+    numpy_inside,
+    torch_in_numpy_out,
+    torch_in_torch_out,
+    torch_inside,
+)
+from ._defaults import default_device, default_float_dtype, get_default_device, get_default_float_dtype
+from ._dtypes import numpy_dtype, torch_dtype
+from ._errors import (
+    ConversionError,
+    CopyError,
+    CycleError,
+    DeviceError,
+    GradientDetachedWarning,
+    ToolkitError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "numpy_in_torch_out",
+    "torch_in_numpy_out",
+    "numpy_in_numpy_out",
+    "torch_in_torch_out",
+    "numpy_inside",
+    "torch_inside",
+    "autoconvert",
+    "to_torch",
+    "to_numpy",
+    "torch_dtype",
+    "numpy_dtype",
+    "default_device",
+    "default_float_dtype",
+    "get_default_device",
+    "get_default_float_dtype",
+    "ToolkitError",
+    "ConversionError",
+    "CopyError",
+    "CycleError",
+    "DeviceError",
+    "GradientDetachedWarning",
+]

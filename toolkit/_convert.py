@@ -1,0 +1,442 @@
+"""Converting one leaf, and the two public conversion functions.
+
+The rules, in one place (docs/memory.rst tells them to users):
+
+* a CPU NumPy array with the target dtype, native byte order, writable and
+  with no negative stride becomes a tensor over the same memory;
+* negative strides, a non-native byte order and read-only memory are
+  copied silently (``copy=False`` refuses instead);
+* a dtype change is exactly one copy, made by NumPy's ``astype`` where NumPy
+  has the target dtype;
+* NumPy arrays never go through DLPack (``torch.from_dlpack`` aborts on
+  negative strides and aliases read-only memory as writable).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ._defaults import DeviceLike, current_float_dtype, parse_device, parse_float_dtype, target_device
+from ._dtypes import (
+    NUMPY_TO_TORCH,
+    TORCH_TO_NUMPY,
+    UPCASTS,
+    DTypeLike,
+    describe,
+    numpy_dtype,
+    refusal,
+    torch_dtype,
+    torch_of,
+    torch_refusal,
+)
+from ._errors import ConversionError, CopyError, with_path
+from ._tree import tree_map
+
+__all__ = ["to_torch", "to_numpy", "torch_leaf", "numpy_leaf", "resolve_torch_options"]
+
+Leaf = Callable[[Any], Any]
+_ndarray = np.ndarray
+_Tensor = torch.Tensor
+_from_numpy = torch.from_numpy
+_PASS = (str, bytes, int, float, complex, type(None))
+
+
+# --------------------------------------------------------------------------
+# NumPy (and anything array-like) -> torch
+
+
+def _copy_reason(x: np.ndarray[Any, Any]) -> str | None:
+    """Why ``torch.from_numpy`` cannot share this array's memory, or ``None``."""
+    if not x.flags.writeable:
+        return "the array is read-only, and a tensor over it could be written to"
+    if not x.dtype.isnative:
+        return "the array's byte order is not the machine's"
+    size = x.itemsize
+    for s in x.strides:
+        if s < 0:
+            return "the array has negative strides, which torch tensors cannot have"
+        if s % size:
+            return "the array's strides are not a multiple of its item size"
+    return None
+
+
+def _native_copy(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """New memory torch can share: native byte order, no negative stride, writable."""
+    return np.array(x, dtype=x.dtype.newbyteorder("="), order="K", copy=True)
+
+
+def array_to_torch(
+    x: np.ndarray[Any, Any],
+    device: torch.device,
+    dtype: torch.dtype | None,
+    float_dtype: torch.dtype | None,
+    copy: bool | None,
+    what: str = "a NumPy array",
+) -> torch.Tensor:
+    """One NumPy array as a tensor on ``device``, copying only where needed."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise ConversionError(
+            f"cannot convert a masked array of dtype {describe(x.dtype)} to a torch tensor: "
+            "its mask would be lost; use .filled(value) or .compressed() first"
+        )
+    if type(x) is not _ndarray:
+        x = x.view(_ndarray)  # memmap, matrix, ...: same memory, plain type
+    why = refusal(x.dtype) if x.dtype not in NUMPY_TO_TORCH else None
+    if why is not None:
+        raise ConversionError(
+            f"cannot convert {what} of dtype {describe(x.dtype)} to a torch tensor: {why}"
+        )
+    natural = torch_of(x.dtype)
+    target = dtype if dtype is not None else float_dtype if natural.is_floating_point else None
+    if target == natural:
+        target = None
+    on_cpu = device.type == "cpu"
+    reason = _copy_reason(x)
+    if target is not None:
+        if copy is False:
+            raise CopyError(f"copy=False, but changing dtype {natural} -> {target} needs a copy")
+        np_target = TORCH_TO_NUMPY.get(target) if target not in UPCASTS else None
+        if np_target is not None and on_cpu:
+            return _from_numpy(x.astype(np_target))  # one copy, NumPy's fast cast
+        base = _from_numpy(_native_copy(x) if reason else x)
+        return base.to(device=device, dtype=target)
+    if not on_cpu:
+        if copy is False:
+            raise CopyError(f"copy=False, but moving the array to {device} needs a copy")
+        return _from_numpy(_native_copy(x) if reason else x).to(device)
+    if reason is not None:
+        if copy is False:
+            raise CopyError(f"copy=False, but {reason}")
+        return _from_numpy(_native_copy(x))
+    if copy:
+        return _from_numpy(x.copy(order="K"))
+    return _from_numpy(x)
+
+
+def tensor_to_torch(
+    t: torch.Tensor,
+    device: torch.device,
+    move: bool,
+    dtype: torch.dtype | None,
+    float_dtype: torch.dtype | None,
+    copy: bool | None,
+) -> torch.Tensor:
+    """A tensor moved and cast only as asked; the same object when nothing is needed."""
+    target = dtype if dtype is not None else float_dtype if t.is_floating_point() else None
+    if target == t.dtype:
+        target = None
+    if not move or t.device == device:
+        if target is None:
+            return t.clone() if copy else t
+        dev = None
+    else:
+        dev = device
+    out = t.to(device=dev, dtype=target)
+    if copy is False and out is not t:
+        moved = f"moving it from {t.device} to {device}" if out.device != t.device else ""
+        cast = f"changing dtype {t.dtype} -> {out.dtype}" if out.dtype != t.dtype else ""
+        raise CopyError(f"copy=False, but {' and '.join(filter(None, (moved, cast)))} needs a copy")
+    if copy and out is t:
+        out = t.clone()
+    return out
+
+
+def _dlpack_to_torch(x: Any) -> torch.Tensor:
+    """Another library's array (CuPy, JAX, ...) as a tensor over the same memory."""
+    strides = getattr(x, "strides", None)
+    if strides and any(s < 0 for s in strides) and hasattr(x, "copy"):
+        x = x.copy()  # its own library makes the copy: DLPack may not take negative strides
+    return torch.from_dlpack(x)
+
+
+def _is_array_like(x: Any) -> bool:
+    """Whether NumPy can view ``x`` (pandas, xarray, PIL images, buffers that say how)."""
+    return hasattr(x, "__array__") or hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__")
+
+
+def torch_leaf(
+    device: torch.device,
+    move: bool,
+    dtype: torch.dtype | None,
+    float_dtype: torch.dtype | None,
+    copy: bool | None,
+) -> Leaf:
+    """The function that converts one leaf to torch under these settings."""
+    fast = device.type == "cpu" and dtype is None and copy is None
+
+    def leaf(x: Any) -> Any:
+        if type(x) is _ndarray:
+            if fast and x.flags.writeable:
+                try:
+                    t = _from_numpy(x)
+                except (TypeError, ValueError):
+                    pass  # the full path below says why, or copies
+                else:
+                    if float_dtype is None or t.dtype == float_dtype or not t.is_floating_point():
+                        return t
+            return array_to_torch(x, device, dtype, float_dtype, copy)
+        if isinstance(x, _Tensor):
+            return tensor_to_torch(x, device, move, dtype, float_dtype, copy)
+        if isinstance(x, np.generic):
+            if isinstance(x, (str, bytes)):
+                return x  # np.str_ and np.bytes_ are strings: they pass through
+            if copy is False:
+                raise CopyError("copy=False, but a NumPy scalar has no memory a tensor could share")
+            return array_to_torch(np.asarray(x), device, dtype, float_dtype, None, "a NumPy scalar")
+        if isinstance(x, _PASS):
+            return x
+        if isinstance(x, _ndarray):
+            return array_to_torch(x, device, dtype, float_dtype, copy)
+        if hasattr(type(x), "__dlpack__"):
+            return tensor_to_torch(_dlpack_to_torch(x), device, move, dtype, float_dtype, copy)
+        if _is_array_like(x):
+            arr = np.asarray(x)
+            if arr.dtype == object:
+                return x  # NumPy could only wrap it as an object: not an array
+            return array_to_torch(arr, device, dtype, float_dtype, copy)
+        return x
+
+    if not fast or float_dtype is not None:
+        return leaf
+    general = leaf
+
+    def plain(x: Any) -> Any:  # the same, for the default settings: zero copy on the CPU
+        if type(x) is _ndarray and x.flags.writeable:
+            try:
+                return _from_numpy(x)
+            except (TypeError, ValueError):
+                pass
+        return general(x)
+
+    return plain
+
+
+def resolve_torch_options(
+    device: DeviceLike | None, dtype: DTypeLike | None, float_dtype: DTypeLike | None, where: str
+) -> tuple[torch.device | None, torch.dtype | None, torch.dtype | None]:
+    """Check and normalise the options of a conversion to torch."""
+    if dtype is not None and float_dtype is not None:
+        raise TypeError(f"{where} takes dtype or float_dtype, not both")
+    try:
+        dev = parse_device(device) if device is not None else None
+        dt = torch_dtype(dtype) if dtype is not None else None
+        fdt = parse_float_dtype(float_dtype) if float_dtype is not None else None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
+    return dev, dt, fdt
+
+
+def _check_copy(copy: object, where: str) -> None:
+    if copy is not None and copy is not True and copy is not False:
+        raise TypeError(f"{where}: copy must be None, True or False, got {copy!r}")
+
+
+def to_torch(
+    data: Any,
+    *,
+    device: DeviceLike | None = None,
+    dtype: DTypeLike | None = None,
+    float_dtype: DTypeLike | None = None,
+    copy: bool | None = None,
+) -> Any:
+    """``data`` with every array leaf turned into a ``torch.Tensor``.
+
+    Containers (lists, tuples, namedtuples, dicts and other mappings,
+    dataclasses) are rebuilt with their own types; Python scalars, strings
+    and other objects pass through.
+
+    Args:
+        data: an array, tensor, NumPy scalar, array-like, or a container of them.
+        device: where NumPy data lands; ``None`` means :func:`get_default_device`.
+            Tensors move only when a device is asked for, here or by a
+            :class:`default_device` context.
+        dtype: cast every array leaf to this dtype.
+        float_dtype: cast only real floating leaves; ``None`` means
+            :func:`get_default_float_dtype`. Not together with ``dtype``.
+        copy: ``None`` copies only where needed, ``True`` always returns new
+            memory, ``False`` raises :class:`CopyError` where a copy is needed.
+
+    Returns:
+        ``data`` with tensors in place of arrays.
+
+    Raises:
+        ConversionError: a leaf has no torch dtype (object, strings,
+            datetimes, structured, wide longdouble, masked arrays).
+        CopyError: ``copy=False`` and a copy cannot be avoided.
+        CycleError: a container holds itself.
+
+    >>> import numpy as np
+    >>> a = np.arange(3.0)
+    >>> t = to_torch(a)
+    >>> t
+    tensor([0., 1., 2.], dtype=torch.float64)
+    >>> t[0] = 7.0; a[0]   # the same memory
+    7.0
+    >>> to_torch({"x": a, "n": 3}, dtype="float32")
+    {'x': tensor([7., 1., 2.]), 'n': 3}
+
+    .. versionadded:: 0.1
+    """
+    _check_copy(copy, "to_torch()")
+    dev, dt, fdt = resolve_torch_options(device, dtype, float_dtype, "to_torch()")
+    if dev is not None:
+        move = True
+    else:
+        dev, move = target_device()
+    if fdt is None and dt is None:
+        fdt = current_float_dtype()
+    leaf = torch_leaf(dev, move, dt, fdt, copy)
+    try:
+        return tree_map(leaf, data)
+    except Exception as exc:
+        raise with_path(exc, "to_torch() argument 'data'") from exc
+
+
+# --------------------------------------------------------------------------
+# torch (and anything array-like) -> NumPy
+
+
+def tensor_to_numpy(
+    t: torch.Tensor,
+    dtype: np.dtype[Any] | None,
+    float_dtype: np.dtype[Any] | None,
+    copy: bool | None,
+) -> Any:
+    """One tensor as a NumPy array (or scalar, for 0-d), sharing memory where it can."""
+    if t.is_quantized:
+        raise ConversionError(
+            f"cannot convert a quantized tensor ({t.dtype}) to NumPy: call .dequantize() first"
+        )
+    if t.device.type == "meta":
+        raise ConversionError(
+            "cannot convert a meta tensor to NumPy: meta tensors have a shape and dtype but no data"
+        )
+    why = torch_refusal(t.dtype)
+    if why is not None:
+        raise ConversionError(f"cannot convert a tensor of dtype {t.dtype} to NumPy: {why}")
+    natural = TORCH_TO_NUMPY[t.dtype]
+    target = dtype if dtype is not None else float_dtype if natural.kind == "f" else None
+    if target == natural:
+        target = None
+    steps = []
+    if t.layout != torch.strided:
+        steps.append("densifying a sparse tensor")
+    if t.is_conj():
+        steps.append("resolving the conjugate bit")
+    if t.is_neg():
+        steps.append("resolving the negative bit")
+    if t.device.type != "cpu":
+        steps.append(f"moving it from {t.device} to the CPU")
+    if t.dtype in UPCASTS:
+        steps.append(f"upcasting {t.dtype} to {natural}: NumPy has no {str(t.dtype)[6:]}")
+    if target is not None:
+        steps.append(f"changing dtype {natural} -> {target}")
+    if t.dim() == 0:
+        steps.append("turning a 0-d tensor into a NumPy scalar")
+    if copy is False and steps:
+        raise CopyError(f"copy=False, but {steps[0]} needs a copy")
+    t = t.detach()
+    if t.layout != torch.strided:
+        t = t.to_dense()
+    t = t.resolve_conj().resolve_neg()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.dtype in UPCASTS:
+        with warnings.catch_warnings():  # complex32 warns that it is experimental
+            warnings.simplefilter("ignore", UserWarning)
+            t = t.to(UPCASTS[t.dtype])
+    out = t.numpy()
+    if target is not None and target != out.dtype:
+        out = out.astype(target)
+    elif copy and not steps:  # a NumPy scalar (0-d) is new memory already
+        out = out.copy()
+    return out[()] if out.ndim == 0 else out
+
+
+def _array_to_numpy(
+    x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None
+) -> Any:
+    """A NumPy array or scalar: unchanged unless a dtype or a copy was asked for."""
+    target = dtype if dtype is not None else float_dtype if x.dtype.kind == "f" else None
+    if target is not None and target != x.dtype:
+        if copy is False:
+            raise CopyError(f"copy=False, but changing dtype {x.dtype} -> {target} needs a copy")
+        return x.astype(target)
+    return x.copy() if copy else x
+
+
+def numpy_leaf(dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None) -> Leaf:
+    """The function that converts one leaf to NumPy under these settings."""
+    plain = dtype is None and float_dtype is None and copy is None
+
+    def leaf(x: Any) -> Any:
+        if isinstance(x, _Tensor):
+            if plain:
+                try:
+                    out = x.numpy()
+                except (RuntimeError, TypeError):
+                    pass  # the full path detaches, resolves bits, moves or says why not
+                else:
+                    return out[()] if out.ndim == 0 else out
+            return tensor_to_numpy(x, dtype, float_dtype, copy)
+        if isinstance(x, (_ndarray, np.generic)):
+            return x if plain else _array_to_numpy(x, dtype, float_dtype, copy)
+        if isinstance(x, _PASS):
+            return x
+        if hasattr(type(x), "__dlpack__"):
+            return tensor_to_numpy(_dlpack_to_torch(x), dtype, float_dtype, copy)
+        if _is_array_like(x):
+            arr = np.asarray(x)
+            if arr.dtype == object:
+                return x
+            return _array_to_numpy(arr, dtype, float_dtype, copy)
+        return x
+
+    return leaf
+
+
+def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = None) -> Any:
+    """``data`` with every array leaf turned into a NumPy array.
+
+    Tensors are detached, their conjugate and negative bits resolved, and
+    brought to the CPU; a CPU tensor with a NumPy dtype shares its memory.
+    0-d tensors become NumPy scalars. ``bfloat16`` and ``float8_*`` become
+    ``float32``, ``complex32`` becomes ``complex64``, sparse becomes dense.
+    NumPy arrays pass through unless ``dtype`` or ``copy=True`` is given.
+
+    Args:
+        data: a tensor, array, array-like, or a container of them.
+        dtype: cast every array leaf to this dtype.
+        copy: ``None`` copies only where needed, ``True`` always returns new
+            memory, ``False`` raises :class:`CopyError` where a copy is needed.
+
+    Raises:
+        ConversionError: a quantized or meta tensor, or a dtype NumPy lacks
+            (sub-byte and bit types).
+        CopyError: ``copy=False`` and a copy cannot be avoided.
+        CycleError: a container holds itself.
+
+    >>> import torch
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> to_numpy({"pred": x * 2, "loss": x.sum()})
+    {'pred': array([2., 2.], dtype=float32), 'loss': 2.0}
+    >>> to_numpy(torch.ones(2, dtype=torch.bfloat16))
+    array([1., 1.], dtype=float32)
+
+    .. versionadded:: 0.1
+    """
+    _check_copy(copy, "to_numpy()")
+    try:
+        dt = numpy_dtype(dtype) if dtype is not None else None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"to_numpy(): {exc}") from exc
+    leaf = numpy_leaf(dt, None, copy)
+    try:
+        return tree_map(leaf, data)
+    except Exception as exc:
+        raise with_path(exc, "to_numpy() argument 'data'") from exc
+

@@ -1,0 +1,490 @@
+"""The per-call work of a decorated function: convert arguments, call, convert results.
+
+One :class:`Engine` is built when a decorator is applied; it holds every
+decision that does not depend on the call. Its :meth:`Engine.call` is what
+wrapt invokes. The fast path converts arguments positionally with the leaf
+converters of ``_convert``; only when a conversion fails does the slow path
+run again, this time keeping track of names, to say which argument failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ._convert import numpy_leaf, torch_leaf
+from ._defaults import CPU, _device as _device_var, _float_dtype as _float_var, _modes_active
+from ._defaults import current_float_dtype, target_device, torch_default_device
+from ._dtypes import TORCH_TO_NUMPY
+from ._errors import GradientDetachedWarning, with_path
+from ._params import NUMPY, TORCH, Params, Spec, resolve_hints, spec_of
+from ._tree import _ATOM, _KINDS, _LEAF, tree_map
+
+__all__ = ["Engine", "Options"]
+
+_Tensor = torch.Tensor
+_from_numpy = torch.from_numpy
+_ndarray = np.ndarray
+
+
+class Options:
+    """A decorator's options, checked and normalised."""
+
+    def __init__(
+        self,
+        device: torch.device | None,
+        dtype: torch.dtype | None,
+        float_dtype: torch.dtype | None,
+        no_grad: bool,
+        restore_dtype: bool,
+    ) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.float_dtype = float_dtype
+        self.no_grad = no_grad
+        self.restore_dtype = restore_dtype
+        self.np_dtype = TORCH_TO_NUMPY.get(dtype) if dtype is not None else None
+        self.np_float_dtype = TORCH_TO_NUMPY.get(float_dtype) if float_dtype is not None else None
+
+
+class _Call:
+    """What one call has decided: its leaves, and what the mirror rule has seen."""
+
+    __slots__ = ("torch_leaf", "numpy_leaf", "out_device", "out_move", "tensor_device",
+                 "torch_float", "numpy_float", "kind", "memos")
+
+    def __init__(self) -> None:
+        self.kind: str | None = None  # the caller's kind, for the mirror rule
+        self.tensor_device: torch.device | None = None
+        self.torch_float: torch.dtype | None = None
+        self.numpy_float: np.dtype[Any] | None = None
+        self.memos: dict[str, dict[int, Any]] = {}
+
+
+def _module_settings(instance: Any) -> tuple[torch.device | None, torch.dtype | None]:
+    """The device and floating dtype of the module a method is bound to."""
+    if not isinstance(instance, torch.nn.Module):
+        return None, None
+    device = fdtype = None
+    for t in instance.parameters():
+        device = device or t.device
+        if t.is_floating_point():
+            fdtype = t.dtype
+            break
+    if device is None:
+        for t in instance.buffers():
+            device = t.device
+            break
+    return device, fdtype
+
+
+class Engine:
+    """Everything a decorated function does around its body.
+
+    Args:
+        func: the function as decorated (a classmethod or staticmethod
+            object is unwrapped for its signature).
+        inputs: ``"torch"``, ``"numpy"`` or ``"annotated"``: what the body receives.
+        outputs: ``"torch"``, ``"numpy"``, ``"mirror"`` or ``"annotated"``.
+        bound_offset: parameters consumed by the binding when the call comes
+            with an instance (``self`` or ``cls``).
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        qualname: str,
+        inputs: str,
+        outputs: str,
+        options: Options,
+        params: Params,
+        bound_offset: int,
+    ) -> None:
+        self.func = func
+        self.qualname = qualname
+        self.inputs = inputs
+        self.outputs = outputs
+        self.opts = options
+        self.params = params
+        self.bound_offset = bound_offset
+        self.warned = False
+        self._lock = threading.Lock()
+        self._specs: tuple[dict[str, Spec | None], Spec | None] | None = None
+        # The fast path: every argument converts the same way, nothing to track.
+        self.fast = inputs in ("torch", "numpy") and outputs in ("torch", "numpy") and not params.selective
+        # The inline case of `call`: arrays shared as they are, nothing else to do.
+        self.plain = (
+            self.fast and inputs == "torch" and options.device is None and options.dtype is None
+            and options.float_dtype is None and not options.no_grad
+        )
+        self.outputs_numpy = outputs == "numpy"
+        if inputs == "numpy":
+            self._plain_numpy = self._numpy_in_leaf(numpy_leaf(options.np_dtype, options.np_float_dtype, None))
+        self._plain_torch = torch_leaf(CPU, False, options.dtype, None, None)
+        self._numpy_out = numpy_leaf(None, None, None)
+
+    # -- settings resolved per call ------------------------------------------
+
+    def _torch_target(self, instance: Any) -> tuple[torch.device, bool, torch.dtype | None]:
+        """Device, whether tensors move, and float dtype for tensors this call produces."""
+        opts = self.opts
+        mod_device = mod_float = None
+        if instance is not None and isinstance(instance, torch.nn.Module):
+            mod_device, mod_float = _module_settings(instance)
+        if opts.device is not None:
+            device, move = opts.device, True
+        elif mod_device is not None:
+            device, move = mod_device, True
+        else:
+            device, move = target_device()
+        if opts.dtype is not None:
+            fdt = None
+        elif opts.float_dtype is not None:
+            fdt = opts.float_dtype
+        elif mod_float is not None:
+            fdt = mod_float
+        else:
+            fdt = current_float_dtype()
+        return device, move, fdt
+
+    def _torch_in_leaf(self, instance: Any) -> Callable[[Any], Any]:
+        opts = self.opts
+        if (
+            instance is None
+            and opts.device is None
+            and opts.float_dtype is None
+            and current_float_dtype() is None
+            and target_device() == (CPU, False)
+        ):
+            return self._plain_torch
+        device, move, fdt = self._torch_target(instance)
+        return torch_leaf(device, move, opts.dtype, fdt, None)
+
+    def _numpy_in_leaf(self, base: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """A NumPy-side leaf that warns, once per function, when it detaches a gradient."""
+
+        def leaf(x: Any) -> Any:
+            if isinstance(x, _Tensor) and x.requires_grad and not self.warned:
+                self._warn_detached()
+            return base(x)
+
+        return leaf
+
+    def _warn_detached(self) -> None:
+        with self._lock:
+            if self.warned:
+                return
+            self.warned = True
+        warnings.warn(
+            f"{self.qualname}() received a tensor that requires grad; its NumPy body gets a "
+            "detached copy, so no gradient flows through this call",
+            GradientDetachedWarning,
+            stacklevel=5,
+        )
+
+    # -- the call --------------------------------------------------------------
+
+    def _prepare(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[_Call | None, Any, dict[str, Any]]:
+        """The arguments the body receives, and what the mirror rule saw."""
+        if not self.fast:
+            return self._convert_slow(instance, args, kwargs)
+        leaf = self._torch_in_leaf(instance) if self.inputs == "torch" else self._plain_numpy
+        try:
+            new_args = []
+            memo = None
+            for a in args:
+                kind = _KINDS.get(type(a))
+                if kind == _LEAF or kind == _ATOM:
+                    new_args.append(leaf(a))
+                else:
+                    if memo is None:
+                        memo = {}
+                    new_args.append(tree_map(leaf, a, memo))
+            if not kwargs:
+                return None, new_args, kwargs
+            new_kwargs = {}
+            for k, v in kwargs.items():
+                kind = _KINDS.get(type(v))
+                if kind == _LEAF or kind == _ATOM:
+                    new_kwargs[k] = leaf(v)
+                else:
+                    if memo is None:
+                        memo = {}
+                    new_kwargs[k] = tree_map(leaf, v, memo)
+        except Exception as exc:
+            self._convert_slow(instance, args, kwargs)  # raises, naming the argument
+            raise  # the slow path succeeded after all: report the original failure
+        return None, new_args, new_kwargs
+
+    def call(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Convert, call the body, convert what it returns (wrapt's wrapper signature).
+
+        The common case (NumPy arrays into a torch body on the CPU, no
+        options, a tensor back to NumPy) is written out inline: it is what a
+        decorated function costs over hand-written conversions.
+        """
+        if (
+            self.plain
+            and instance is None
+            and not kwargs
+            and _device_var.get() is None
+            and _float_var.get() is None
+            and not _modes_active()
+        ):
+            leaf = self._plain_torch
+            new_args = []
+            memo = None
+            try:
+                for a in args:
+                    if type(a) is _ndarray and a.flags.writeable:
+                        try:
+                            new_args.append(_from_numpy(a))
+                            continue
+                        except (TypeError, ValueError):
+                            pass
+                    kind = _KINDS.get(type(a))
+                    if kind == _LEAF or kind == _ATOM:
+                        new_args.append(leaf(a))
+                    else:
+                        if memo is None:
+                            memo = {}
+                        new_args.append(tree_map(leaf, a, memo))
+            except Exception:
+                self._convert_slow(instance, args, kwargs)  # raises, naming the argument
+                raise
+            result = wrapped(*new_args)
+            if self.outputs_numpy and type(result) is _Tensor:
+                try:
+                    out = result.numpy()
+                except (RuntimeError, TypeError):
+                    pass
+                else:
+                    return out[()] if out.ndim == 0 else out
+            return self.finish(result, instance, None, "return value")
+        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
+        if self.opts.no_grad:
+            with torch.no_grad():
+                result = wrapped(*new_args, **new_kwargs)
+        else:
+            result = wrapped(*new_args, **new_kwargs)
+        return self.finish(result, instance, state, "return value")
+
+    def call_coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """For ``async def``: the result is converted once it has been awaited."""
+        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
+        return self._await(wrapped(*new_args, **new_kwargs), instance, state)
+
+    async def _await(self, coro: Any, instance: Any, state: _Call | None) -> Any:
+        if self.opts.no_grad:  # grad mode is per thread: hold it only while the body runs
+            result = await _relay(coro, torch.no_grad, None)
+        else:
+            result = await coro
+        return self.finish(result, instance, state, "return value")
+
+    def call_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """For a generator function: each yielded value is converted."""
+        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
+        grad = torch.no_grad if self.opts.no_grad else contextlib.nullcontext
+        return _relay(wrapped(*new_args, **new_kwargs), grad, lambda v: self.finish(v, instance, state, "yielded value"))
+
+    def call_async_generator(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """For an async generator function: each yielded value is converted."""
+        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
+        return self._async_relay(wrapped(*new_args, **new_kwargs), instance, state)
+
+    async def _async_relay(self, agen: Any, instance: Any, state: _Call | None) -> Any:
+        method, arg = agen.asend, None
+        while True:
+            try:
+                step = method(arg)
+                item = await (_relay(step, torch.no_grad, None) if self.opts.no_grad else step)
+            except StopAsyncIteration:
+                return
+            value = self.finish(item, instance, state, "yielded value")
+            try:
+                arg = yield value
+                method = agen.asend
+            except GeneratorExit:
+                await agen.aclose()
+                raise
+            except BaseException as exc:
+                method, arg = agen.athrow, exc
+
+    def finish(self, result: Any, instance: Any, state: _Call | None, what: str) -> Any:
+        """Convert a result (a return value or a yielded value)."""
+        try:
+            if self.outputs == "numpy":
+                if type(result) is _Tensor:
+                    try:
+                        out = result.numpy()
+                    except (RuntimeError, TypeError):
+                        pass
+                    else:
+                        return out[()] if out.ndim == 0 else out
+                return tree_map(self._numpy_out, result)
+            if self.outputs == "torch":
+                device, move, _ = self._torch_target(instance)
+                return tree_map(torch_leaf(device, move, None, None, None), result)
+            if self.outputs == "mirror":
+                return self._mirror(result, state)
+            return self._annotated_result(result, instance)
+        except Exception as exc:
+            raise with_path(exc, f"{self.qualname}() {what}") from exc
+
+    # -- the slow path: names, only/exclude, annotations, the mirror rule ---------
+
+    def _convert_slow(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[_Call, list[Any], dict[str, Any]]:
+        state = _Call()
+        offset = self.bound_offset if instance is not None else 0
+        params = self.params
+        specs = self._annotation_specs()[0] if self.inputs == "annotated" else None
+        new_args = list(args)
+        new_kwargs = dict(kwargs)
+        for i, a in enumerate(args):
+            name, rest = params.positional_name(i, offset)
+            if params.wanted(name):
+                try:
+                    new_args[i] = self._convert_input(a, name, specs, instance, state)
+                except Exception as exc:
+                    raise with_path(exc, f"{self.qualname}() argument {params.label(i, None, offset)}") from exc
+        for key, v in kwargs.items():
+            name, caught = params.keyword_name(key)
+            if params.wanted(name, caught):
+                try:
+                    new_kwargs[key] = self._convert_input(v, name, specs, instance, state)
+                except Exception as exc:
+                    raise with_path(exc, f"{self.qualname}() argument {key!r}") from exc
+        return state, new_args, new_kwargs
+
+    def _leaves(self, state: _Call, instance: Any) -> None:
+        if not hasattr(state, "torch_leaf"):
+            device, move, fdt = self._torch_target(instance)
+            state.torch_leaf = torch_leaf(device, move, self.opts.dtype, fdt, None)
+            state.numpy_leaf = self._numpy_in_leaf(
+                numpy_leaf(self.opts.np_dtype, self.opts.np_float_dtype, None)
+            )
+
+    def _convert_input(
+        self, value: Any, name: str | None, specs: dict[str, Spec | None] | None, instance: Any, state: _Call
+    ) -> Any:
+        if specs is None:
+            spec: Spec | None = TORCH if self.inputs == "torch" else NUMPY
+        else:
+            spec = specs.get(name) if name is not None else None
+        return self._apply(spec, value, state, instance, record=self.outputs == "mirror")
+
+    def _apply(self, spec: Spec | None, value: Any, state: _Call, instance: Any, record: bool = False) -> Any:
+        """Convert ``value`` as ``spec`` asks, sharing one memo per direction for the call."""
+        if spec is None:
+            return value
+        if spec.kind == "tuple":
+            if not isinstance(value, tuple) or len(value) != len(spec.items):
+                return value
+            items = [self._apply(s, v, state, instance, record) for s, v in zip(spec.items, value)]
+            return type(value)._make(items) if hasattr(value, "_fields") else type(value)(items)
+        if spec.kind == "each":
+            inner = spec.items[0]
+            if isinstance(value, dict):
+                return type(value)({k: self._apply(inner, v, state, instance, record) for k, v in value.items()})
+            if isinstance(value, (list, tuple)):
+                return type(value)([self._apply(inner, v, state, instance, record) for v in value])
+            return value
+        self._leaves(state, instance)
+        if spec.kind == "torch":
+            leaf = state.torch_leaf
+        elif spec.dtype is None:
+            leaf = state.numpy_leaf
+        else:
+            leaf = self._numpy_in_leaf(numpy_leaf(spec.dtype, None, None))
+        if record:
+            leaf = _recording(leaf, state)
+        memo = state.memos.setdefault(spec.kind if spec.dtype is None else str(spec.dtype), {})
+        return tree_map(leaf, value, memo)
+
+    def _annotation_specs(self) -> tuple[dict[str, Spec | None], Spec | None]:
+        """Each parameter's spec and the return's, resolved on the first call."""
+        if self._specs is None:
+            hints = resolve_hints(self.func)
+            specs = {name: spec_of(hint) for name, hint in hints.items() if name != "return"}
+            self._specs = (specs, spec_of(hints.get("return")))
+        return self._specs
+
+    def _annotated_result(self, result: Any, instance: Any) -> Any:
+        spec = self._annotation_specs()[1]
+        if spec is None:
+            return result
+        state = _Call()
+        device, move, _ = self._torch_target(instance)
+        state.torch_leaf = torch_leaf(device, move, None, None, None)
+        state.numpy_leaf = self._numpy_out
+        return self._apply(spec, result, state, instance)
+
+    def _mirror(self, result: Any, state: _Call | None) -> Any:
+        """Give the result back in the caller's kind, device and floating dtype."""
+        if state is None or state.kind is None:
+            return result
+        restore = self.opts.restore_dtype
+        if state.kind == "torch":
+            device = state.tensor_device or torch_default_device()
+            fdt = state.torch_float if restore else None
+            return tree_map(torch_leaf(device, True, None, fdt, None), result)
+        np_fdt = state.numpy_float if restore else None
+        return tree_map(numpy_leaf(None, np_fdt, None), result)
+
+
+def _recording(leaf: Callable[[Any], Any], state: _Call) -> Callable[[Any], Any]:
+    """A leaf that also notes the caller's kind, first tensor device and first float dtypes."""
+
+    def record(x: Any) -> Any:
+        if isinstance(x, _Tensor):
+            if state.kind != "torch":
+                state.kind = "torch"
+                state.tensor_device = x.device
+            if state.torch_float is None and x.is_floating_point():
+                state.torch_float = x.dtype
+        elif isinstance(x, (_ndarray, np.generic)):
+            if state.kind is None:
+                state.kind = "numpy"
+            if state.numpy_float is None and x.dtype.kind == "f":
+                state.numpy_float = x.dtype.newbyteorder("=")
+        return leaf(x)
+
+    return record
+
+
+@types.coroutine
+def _relay(inner: Any, context: Callable[[], Any], convert: Callable[[Any], Any] | None) -> Any:
+    """Drive a generator or coroutine, entering ``context`` around each of its steps.
+
+    Values it yields are passed through ``convert`` (a coroutine's futures
+    pass untouched, with ``convert=None``); ``send``, ``throw`` and ``close``
+    reach it as if the caller held it directly.
+    """
+    method, arg = inner.send, None
+    while True:
+        try:
+            with context():
+                item = method(arg)
+        except StopIteration as stop:
+            return stop.value
+        value = item if convert is None else convert(item)
+        try:
+            arg = yield value
+            method = inner.send
+        except GeneratorExit:
+            inner.close()
+            raise
+        except BaseException as exc:
+            method, arg = inner.throw, exc

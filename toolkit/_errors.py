@@ -1,0 +1,82 @@
+"""The exceptions and warnings of ``toolkit``, and how errors get their path.
+
+Every exception is also a built-in (``TypeError``, ``ValueError``,
+``RuntimeError``), so code that catches the built-in keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ToolkitError",
+    "ConversionError",
+    "CopyError",
+    "CycleError",
+    "DeviceError",
+    "GradientDetachedWarning",
+]
+
+
+class ToolkitError(Exception):
+    """Base class of every exception ``toolkit`` raises on purpose."""
+
+    __module__ = "toolkit"
+
+
+class ConversionError(ToolkitError, TypeError):
+    """A value cannot be converted: its dtype or kind has no counterpart."""
+
+    __module__ = "toolkit"
+
+
+class CopyError(ToolkitError, ValueError):
+    """``copy=False`` was asked for, but the conversion must copy."""
+
+    __module__ = "toolkit"
+
+
+class CycleError(ToolkitError, ValueError):
+    """A container holds itself, so it has no finite conversion."""
+
+    __module__ = "toolkit"
+
+
+class DeviceError(ToolkitError, RuntimeError, ValueError):
+    """A device name is malformed, or names a device this machine lacks."""
+
+    __module__ = "toolkit"
+
+
+class GradientDetachedWarning(UserWarning):
+    """A tensor that requires grad was detached to reach NumPy code."""
+
+    __module__ = "toolkit"
+
+
+def push_key(exc: BaseException, piece: str) -> None:
+    """Record one step of the path to the value that failed.
+
+    Containers call this while the exception unwinds through them, so the
+    success path never pays for path bookkeeping.
+    """
+    try:
+        exc.__dict__.setdefault("_toolkit_path", []).append(piece)
+    except AttributeError:  # an exception type without __dict__
+        pass
+
+
+def with_path(exc: Exception, where: str) -> Exception:
+    """A copy of ``exc`` whose message starts with where it happened.
+
+    ``where`` is e.g. ``"to_torch() argument 'data'"``; the pieces pushed by
+    :func:`push_key` follow it. The copy has the same type where that type
+    can be built from a message, else it is a :class:`ConversionError`.
+    """
+    pieces = exc.__dict__.get("_toolkit_path", ()) if hasattr(exc, "__dict__") else ()
+    message = f"{where}{''.join(reversed(pieces))}: {exc}"
+    try:
+        new = type(exc)(message)
+    except Exception:
+        new = ConversionError(message)
+    if str(new) != message:  # a type that rewrites its message
+        new = ConversionError(message)
+    return new
