@@ -51,7 +51,14 @@ def test_byte_swapped_dtype_maps_to_native():
     assert numpy_dtype(np.dtype(">i8")).isnative
 
 
-@pytest.mark.parametrize("dt", ["bfloat16", torch.bfloat16, *[d for d in vars(torch).values() if isinstance(d, torch.dtype) and str(d).startswith("torch.float8")]])
+@pytest.mark.parametrize(
+    "dt",
+    [
+        "bfloat16",
+        torch.bfloat16,
+        *[d for d in vars(torch).values() if isinstance(d, torch.dtype) and str(d).startswith("torch.float8")],
+    ],
+)
 def test_types_numpy_lacks_become_float32(dt):
     assert numpy_dtype(dt) == np.float32
     assert torch_dtype(dt) is (dt if isinstance(dt, torch.dtype) else torch.bfloat16)

@@ -8,8 +8,22 @@ from hypothesis.extra import numpy as hnp
 
 from toolkit import numpy_dtype, to_numpy, to_torch, torch_dtype
 
-DTYPES = [np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.uint64,
-          np.float16, np.float32, np.float64, np.complex64, np.complex128]
+DTYPES = [
+    np.bool_,
+    np.uint8,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+    np.complex128,
+]
 
 dtypes = st.sampled_from(DTYPES).flatmap(
     lambda t: st.sampled_from([np.dtype(t), np.dtype(t).newbyteorder(">" if np.little_endian else "<")])
@@ -81,8 +95,22 @@ def test_dtype_option_gives_that_dtype_and_the_cast_values(a, dtype):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
-                        torch.int32, torch.bool, torch.uint8]), shapes, st.booleans())
+@given(
+    st.sampled_from(
+        [
+            torch.float32,
+            torch.float64,
+            torch.bfloat16,
+            torch.float16,
+            torch.complex64,
+            torch.int32,
+            torch.bool,
+            torch.uint8,
+        ]
+    ),
+    shapes,
+    st.booleans(),
+)
 def test_torch_numpy_torch_round_trip(dtype, shape, grad):
     t = (torch.rand(shape) * 10).to(dtype)
     if grad and (dtype.is_floating_point or dtype.is_complex):

@@ -43,7 +43,11 @@ def test_negative_bit_is_resolved():
 @pytest.mark.parametrize(
     ("dtype", "expected"),
     [(torch.bfloat16, np.float32), (torch.float16, np.float16)]
-    + [(d, np.float32) for d in vars(torch).values() if isinstance(d, torch.dtype) and str(d).startswith("torch.float8_e")],
+    + [
+        (d, np.float32)
+        for d in vars(torch).values()
+        if isinstance(d, torch.dtype) and str(d).startswith("torch.float8_e")
+    ],
 )
 def test_dtypes_numpy_lacks_are_upcast(dtype, expected):
     t = torch.tensor([1.0, 2.0]).to(dtype)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import ConversionError, CopyError, default_device, default_float_dtype, to_torch
+from toolkit import ConversionError, CopyError, _convert, default_device, default_float_dtype, to_torch
 
 
 def shares(array, tensor):
@@ -252,8 +252,13 @@ def test_auto_device_picks_cpu_without_accelerators():
 
 @pytest.mark.parametrize(
     ("scalar", "dtype"),
-    [(np.float32(1.5), torch.float32), (np.float64(2.5), torch.float64), (np.complex128(1j), torch.complex128),
-     (np.int16(3), torch.int16), (np.bool_(True), torch.bool)],
+    [
+        (np.float32(1.5), torch.float32),
+        (np.float64(2.5), torch.float64),
+        (np.complex128(1j), torch.complex128),
+        (np.int16(3), torch.int16),
+        (np.bool_(True), torch.bool),
+    ],
 )
 def test_numpy_scalars_become_0d_tensors(scalar, dtype):
     t = to_torch(scalar)
@@ -324,6 +329,7 @@ def test_numpy_arrays_never_use_dlpack(monkeypatch):
         raise AssertionError("from_dlpack used for a NumPy array")
 
     monkeypatch.setattr(torch, "from_dlpack", boom)
+    monkeypatch.setattr(_convert, "from_dlpack", boom)
     to_torch([negative_strides(), read_only(), np.zeros(2)])
 
 
@@ -359,13 +365,13 @@ def test_refusal_of_a_bare_value_is_rooted_at_data():
 
 @pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 on this platform")
 def test_wide_longdouble_is_refused():
-    with pytest.raises(TypeError, match="float128|longdouble"):
+    with pytest.raises(TypeError, match=r"float128|longdouble"):
         to_torch(np.zeros(2, dtype=np.longdouble))
 
 
 def test_masked_arrays_are_refused():
     masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
-    with pytest.raises(TypeError, match="masked array of dtype float64.*mask would be lost"):
+    with pytest.raises(TypeError, match=r"masked array of dtype float64.*mask would be lost"):
         to_torch([masked])
 
 

@@ -20,10 +20,10 @@ from ._errors import (
     GradientDetachedWarning,
     ToolkitError,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
+    "__version__",
     "numpy_in_torch_out",
     "torch_in_numpy_out",
     "numpy_in_numpy_out",

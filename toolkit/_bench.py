@@ -8,11 +8,13 @@ between machines.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,9 +100,7 @@ def run(quick: bool = False) -> list[Row]:
     scale = 1 if quick else 4
     rows = []
     small = [np.ones(16, np.float32) for _ in range(3)]
-    dec, hand = _best(
-        [lambda: _decorated(*small), lambda: _by_hand(*small)], number=5_000 * scale, rounds=5 * scale
-    )
+    dec, hand = _best([lambda: _decorated(*small), lambda: _by_hand(*small)], number=5_000 * scale, rounds=5 * scale)
     rows.append(Row("decorated call, 3 small float32 arrays", dec, "from_numpy + .numpy() by hand", hand, 1.5))
 
     batch: dict[str, Any] = {f"x{i}": np.ones(16, np.float32) for i in range(8)}
@@ -112,7 +112,9 @@ def run(quick: bool = False) -> list[Row]:
 
     tiny = np.ones(1024 // 8)
     big = np.ones(256 * 2**20 // 8)
-    t_big, t_tiny = _best([lambda: to_torch(big), lambda: to_torch(tiny)], number=200 * scale, rounds=5)
+    t_big, t_tiny = _best(
+        [functools.partial(to_torch, big), functools.partial(to_torch, tiny)], number=200 * scale, rounds=5
+    )
     rows.append(Row("to_torch, 256 MiB float64 (zero copy)", t_big, "to_torch, 1 KiB", t_tiny, None))
     del big
 

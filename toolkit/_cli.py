@@ -11,11 +11,11 @@ import numpy as np
 import torch
 import wrapt
 
-from . import __version__
 from ._convert import to_numpy, to_torch
 from ._decorators import numpy_inside, torch_in_numpy_out
 from ._defaults import default_float_dtype, get_default_device, get_default_float_dtype
 from ._dtypes import dtype_table
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -37,7 +37,7 @@ def info() -> None:
     print(f"python  {platform.python_version()} ({sys.executable})")
     print(f"numpy   {np.__version__}")
     print(f"torch   {torch.__version__}")
-    print(f"wrapt   {wrapt.__version__}")
+    print(f"wrapt   {getattr(wrapt, '__version__', 'unknown')}")
     print(f"devices {', '.join(_devices())}")
     print(f"default device       {get_default_device()}  (where NumPy data lands under to_torch)")
     fdt = get_default_float_dtype()
@@ -110,8 +110,10 @@ def bench(quick: bool, plot_path: str | None) -> None:
     rows = _bench.run(quick=quick)
     print(_bench.table(rows))
     ours, theirs = _bench.peak_cast_memory()
-    print(f"\npeak memory of a 64 MiB float64 -> float32 cast: toolkit {ours / 2**20:.1f} MiB, "
-          f"astype {theirs / 2**20:.1f} MiB (one output array is 32 MiB)")
+    print(
+        f"\npeak memory of a 64 MiB float64 -> float32 cast: toolkit {ours / 2**20:.1f} MiB, "
+        f"astype {theirs / 2**20:.1f} MiB (one output array is 32 MiB)"
+    )
     if plot_path:
         _bench.plot(rows, plot_path)
         print(f"plot written to {plot_path}")
@@ -123,14 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m toolkit", description="numpy-torch-toolkit: NumPy <-> torch conversion."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("info", help="versions, devices, current defaults and the dtype table",
-                        description="Print versions, the devices present, the current defaults and the dtype table.")
+    commands.add_parser(
+        "info",
+        help="versions, devices, current defaults and the dtype table",
+        description="Print versions, the devices present, the current defaults and the dtype table.",
+    )
     commands.add_parser("demo", help="a short printed tour", description="A short printed tour of the library.")
     bench_parser = commands.add_parser(
         "bench", help="the overhead benchmark", description="Time toolkit against hand-written conversions."
     )
     bench_parser.add_argument("--quick", action="store_true", help="fewer rounds; finishes in under a minute")
-    bench_parser.add_argument("--plot", metavar="FILE.png", help="also draw the table as a bar chart (needs matplotlib)")
+    bench_parser.add_argument(
+        "--plot", metavar="FILE.png", help="also draw the table as a bar chart (needs matplotlib)"
+    )
     args = parser.parse_args(argv)
     if args.command == "info":
         info()

@@ -15,10 +15,12 @@ The rules, in one place (docs/memory.rst tells them to users):
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.dlpack import from_dlpack
 
 from ._defaults import DeviceLike, current_float_dtype, parse_device, parse_float_dtype, target_device
 from ._dtypes import (
@@ -87,9 +89,7 @@ def array_to_torch(
         x = x.view(_ndarray)  # memmap, matrix, ...: same memory, plain type
     why = refusal(x.dtype) if x.dtype not in NUMPY_TO_TORCH else None
     if why is not None:
-        raise ConversionError(
-            f"cannot convert {what} of dtype {describe(x.dtype)} to a torch tensor: {why}"
-        )
+        raise ConversionError(f"cannot convert {what} of dtype {describe(x.dtype)} to a torch tensor: {why}")
     natural = torch_of(x.dtype)
     target = dtype if dtype is not None else float_dtype if natural.is_floating_point else None
     if target == natural:
@@ -150,7 +150,7 @@ def _dlpack_to_torch(x: Any) -> torch.Tensor:
     strides = getattr(x, "strides", None)
     if strides and any(s < 0 for s in strides) and hasattr(x, "copy"):
         x = x.copy()  # its own library makes the copy: DLPack may not take negative strides
-    return torch.from_dlpack(x)
+    return from_dlpack(x)
 
 
 def _is_array_like(x: Any) -> bool:
@@ -308,13 +308,9 @@ def tensor_to_numpy(
 ) -> Any:
     """One tensor as a NumPy array (or scalar, for 0-d), sharing memory where it can."""
     if t.is_quantized:
-        raise ConversionError(
-            f"cannot convert a quantized tensor ({t.dtype}) to NumPy: call .dequantize() first"
-        )
+        raise ConversionError(f"cannot convert a quantized tensor ({t.dtype}) to NumPy: call .dequantize() first")
     if t.device.type == "meta":
-        raise ConversionError(
-            "cannot convert a meta tensor to NumPy: meta tensors have a shape and dtype but no data"
-        )
+        raise ConversionError("cannot convert a meta tensor to NumPy: meta tensors have a shape and dtype but no data")
     why = torch_refusal(t.dtype)
     if why is not None:
         raise ConversionError(f"cannot convert a tensor of dtype {t.dtype} to NumPy: {why}")
@@ -357,9 +353,7 @@ def tensor_to_numpy(
     return out[()] if out.ndim == 0 else out
 
 
-def _array_to_numpy(
-    x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None
-) -> Any:
+def _array_to_numpy(x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None) -> Any:
     """A NumPy array or scalar: unchanged unless a dtype or a copy was asked for."""
     target = dtype if dtype is not None else float_dtype if x.dtype.kind == "f" else None
     if target is not None and target != x.dtype:
@@ -439,4 +433,3 @@ def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = N
         return tree_map(leaf, data)
     except Exception as exc:
         raise with_path(exc, "to_numpy() argument 'data'") from exc
-

@@ -7,7 +7,8 @@ analysis, the wrapper class) is made here, when the decorator is applied.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, Protocol, TypeVar, cast, overload
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, cast, overload
 
 from ._convert import resolve_torch_options
 from ._engine import Engine, Options
@@ -23,8 +24,6 @@ __all__ = [
     "torch_inside",
     "autoconvert",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # preset -> (what the body receives, what the caller receives)
 _PRESETS = {
@@ -80,6 +79,7 @@ def _decorate(preset: str, func: Any, given: dict[str, Any]) -> Any:
         raise TypeError(f"{where} takes only= or exclude=, not both")
     inner = underlying(func)
     qualname = getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None) or repr(inner)
+    qualname = qualname.rpartition("<locals>.")[2]  # errors say `score()`, `Model.forward()`
     params = Params(inner, qualname, only, exclude)
     for option, names in (("only", only), ("exclude", exclude)):
         if names is not None:
@@ -99,10 +99,12 @@ def _decorate(preset: str, func: Any, given: dict[str, Any]) -> Any:
 class Decorator(Protocol):
     """A ``toolkit`` decorator: ``@name`` or ``@name(**options)``."""
 
+    # The decorated function takes other kinds than its body (arrays for
+    # tensors), so its parameters cannot keep the body's types.
     @overload
-    def __call__(self, func: F, /) -> F: ...
+    def __call__(self, func: Callable[..., Any], /) -> Callable[..., Any]: ...
     @overload
-    def __call__(self, func: None = None, /, **options: Any) -> Callable[[F], F]: ...
+    def __call__(self, func: None = None, /, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
 def _preset(name: str, doc: str) -> Decorator:
@@ -184,7 +186,9 @@ numpy_in_numpy_out = _preset(
     >>> total(torch.arange(4))
     6
     """
-    + _OPTIONS_DOC.replace("    * ``device``: where the tensors this decorator produces go{device_note}.\n", "").format(extra=""),
+    + _OPTIONS_DOC.replace("    * ``device``: where the tensors this decorator produces go{device_note}.\n", "").format(
+        extra=""
+    ),
 )
 
 torch_in_torch_out = _preset(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, TypeVar
 
 import torch
 
@@ -26,7 +27,7 @@ __all__ = [
     "DeviceLike",
 ]
 
-DeviceLike = Union[torch.device, str, int]
+DeviceLike = torch.device | str | int
 F = TypeVar("F", bound=Callable[..., Any])
 
 CPU = torch.device("cpu")

@@ -6,14 +6,14 @@ dtype becomes on the other side.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = ["torch_dtype", "numpy_dtype", "DTypeLike", "dtype_table"]
 
-DTypeLike = Union[torch.dtype, np.dtype[Any], type, str]
+DTypeLike = torch.dtype | np.dtype[Any] | type | str
 
 _PAIRS = [
     (np.bool_, torch.bool),
@@ -67,9 +67,7 @@ _AMBIGUOUS = {
 }
 
 _TORCH_NAMES = {
-    str(d).removeprefix("torch."): d
-    for d in (getattr(torch, n) for n in dir(torch))
-    if isinstance(d, torch.dtype)
+    str(d).removeprefix("torch."): d for d in (getattr(torch, n) for n in dir(torch)) if isinstance(d, torch.dtype)
 }
 
 
@@ -85,8 +83,7 @@ def parse_dtype(x: Any) -> torch.dtype | np.dtype[Any]:
         name = x.removeprefix("torch.")
         if name in _AMBIGUOUS:
             raise ValueError(
-                f"dtype {x!r} is ambiguous: it means {_AMBIGUOUS[name]}; "
-                "name the size, e.g. 'float32' or 'float64'"
+                f"dtype {x!r} is ambiguous: it means {_AMBIGUOUS[name]}; name the size, e.g. 'float32' or 'float64'"
             )
         if name in _TORCH_NAMES:
             return _TORCH_NAMES[name]
@@ -97,11 +94,12 @@ def parse_dtype(x: Any) -> torch.dtype | np.dtype[Any]:
     elif not (isinstance(x, type) or hasattr(x, "dtype")):
         raise TypeError(f"expected a dtype (torch dtype, NumPy dtype or type, or name), got {x!r}")
     try:
-        return np.dtype(x)
+        parsed: np.dtype[Any] = np.dtype(x)
     except TypeError as exc:
         if isinstance(x, str):
             raise ValueError(f"unknown dtype {x!r}") from exc
         raise TypeError(f"expected a dtype, got {x!r}") from exc
+    return parsed
 
 
 def describe(dt: np.dtype[Any]) -> str:

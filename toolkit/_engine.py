@@ -13,14 +13,16 @@ import contextlib
 import threading
 import types
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._convert import numpy_leaf, torch_leaf
-from ._defaults import CPU, _device as _device_var, _float_dtype as _float_var, _modes_active
-from ._defaults import current_float_dtype, target_device, torch_default_device
+from ._defaults import CPU, _modes_active, current_float_dtype, target_device, torch_default_device
+from ._defaults import _device as _device_var
+from ._defaults import _float_dtype as _float_var
 from ._dtypes import TORCH_TO_NUMPY
 from ._errors import GradientDetachedWarning, with_path
 from ._params import NUMPY, TORCH, Params, Spec, resolve_hints, spec_of
@@ -56,8 +58,17 @@ class Options:
 class _Call:
     """What one call has decided: its leaves, and what the mirror rule has seen."""
 
-    __slots__ = ("torch_leaf", "numpy_leaf", "out_device", "out_move", "tensor_device",
-                 "torch_float", "numpy_float", "kind", "memos")
+    __slots__ = (
+        "kind",
+        "memos",
+        "numpy_float",
+        "numpy_leaf",
+        "out_device",
+        "out_move",
+        "tensor_device",
+        "torch_float",
+        "torch_leaf",
+    )
 
     def __init__(self) -> None:
         self.kind: str | None = None  # the caller's kind, for the mirror rule
@@ -65,6 +76,8 @@ class _Call:
         self.torch_float: torch.dtype | None = None
         self.numpy_float: np.dtype[Any] | None = None
         self.memos: dict[str, dict[int, Any]] = {}
+        self.torch_leaf: Callable[[Any], Any] | None = None
+        self.numpy_leaf: Callable[[Any], Any] | None = None
 
 
 def _module_settings(instance: Any) -> tuple[torch.device | None, torch.dtype | None]:
@@ -78,8 +91,8 @@ def _module_settings(instance: Any) -> tuple[torch.device | None, torch.dtype | 
             fdtype = t.dtype
             break
     if device is None:
-        for t in instance.buffers():
-            device = t.device
+        for buffer in instance.buffers():
+            device = buffer.device
             break
     return device, fdtype
 
@@ -120,8 +133,12 @@ class Engine:
         self.fast = inputs in ("torch", "numpy") and outputs in ("torch", "numpy") and not params.selective
         # The inline case of `call`: arrays shared as they are, nothing else to do.
         self.plain = (
-            self.fast and inputs == "torch" and options.device is None and options.dtype is None
-            and options.float_dtype is None and not options.no_grad
+            self.fast
+            and inputs == "torch"
+            and options.device is None
+            and options.dtype is None
+            and options.float_dtype is None
+            and not options.no_grad
         )
         self.outputs_numpy = outputs == "numpy"
         if inputs == "numpy":
@@ -199,7 +216,7 @@ class Engine:
         leaf = self._torch_in_leaf(instance) if self.inputs == "torch" else self._plain_numpy
         try:
             new_args = []
-            memo = None
+            memo: dict[int, Any] | None = None
             for a in args:
                 kind = _KINDS.get(type(a))
                 if kind == _LEAF or kind == _ATOM:
@@ -219,7 +236,7 @@ class Engine:
                     if memo is None:
                         memo = {}
                     new_kwargs[k] = tree_map(leaf, v, memo)
-        except Exception as exc:
+        except Exception:
             self._convert_slow(instance, args, kwargs)  # raises, naming the argument
             raise  # the slow path succeeded after all: report the original failure
         return None, new_args, new_kwargs
@@ -241,7 +258,7 @@ class Engine:
         ):
             leaf = self._plain_torch
             new_args = []
-            memo = None
+            memo: dict[int, Any] | None = None
             try:
                 for a in args:
                     if type(a) is _ndarray and a.flags.writeable:
@@ -277,7 +294,9 @@ class Engine:
             result = wrapped(*new_args, **new_kwargs)
         return self.finish(result, instance, state, "return value")
 
-    def call_coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call_coroutine(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         """For ``async def``: the result is converted once it has been awaited."""
         state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
         return self._await(wrapped(*new_args, **new_kwargs), instance, state)
@@ -289,11 +308,15 @@ class Engine:
             result = await coro
         return self.finish(result, instance, state, "return value")
 
-    def call_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call_generator(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         """For a generator function: each yielded value is converted."""
         state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
         grad = torch.no_grad if self.opts.no_grad else contextlib.nullcontext
-        return _relay(wrapped(*new_args, **new_kwargs), grad, lambda v: self.finish(v, instance, state, "yielded value"))
+        return _relay(
+            wrapped(*new_args, **new_kwargs), grad, lambda v: self.finish(v, instance, state, "yielded value")
+        )
 
     def call_async_generator(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -353,7 +376,7 @@ class Engine:
         new_args = list(args)
         new_kwargs = dict(kwargs)
         for i, a in enumerate(args):
-            name, rest = params.positional_name(i, offset)
+            name, _rest = params.positional_name(i, offset)
             if params.wanted(name):
                 try:
                     new_args[i] = self._convert_input(a, name, specs, instance, state)
@@ -369,12 +392,10 @@ class Engine:
         return state, new_args, new_kwargs
 
     def _leaves(self, state: _Call, instance: Any) -> None:
-        if not hasattr(state, "torch_leaf"):
+        if state.torch_leaf is None:
             device, move, fdt = self._torch_target(instance)
             state.torch_leaf = torch_leaf(device, move, self.opts.dtype, fdt, None)
-            state.numpy_leaf = self._numpy_in_leaf(
-                numpy_leaf(self.opts.np_dtype, self.opts.np_float_dtype, None)
-            )
+            state.numpy_leaf = self._numpy_in_leaf(numpy_leaf(self.opts.np_dtype, self.opts.np_float_dtype, None))
 
     def _convert_input(
         self, value: Any, name: str | None, specs: dict[str, Spec | None] | None, instance: Any, state: _Call
@@ -393,7 +414,8 @@ class Engine:
             if not isinstance(value, tuple) or len(value) != len(spec.items):
                 return value
             items = [self._apply(s, v, state, instance, record) for s, v in zip(spec.items, value)]
-            return type(value)._make(items) if hasattr(value, "_fields") else type(value)(items)
+            cls: Any = type(value)
+            return cls._make(items) if hasattr(value, "_fields") else cls(items)
         if spec.kind == "each":
             inner = spec.items[0]
             if isinstance(value, dict):
@@ -404,8 +426,10 @@ class Engine:
         self._leaves(state, instance)
         if spec.kind == "torch":
             leaf = state.torch_leaf
+            assert leaf is not None
         elif spec.dtype is None:
             leaf = state.numpy_leaf
+            assert leaf is not None
         else:
             leaf = self._numpy_in_leaf(numpy_leaf(spec.dtype, None, None))
         if record:

@@ -12,8 +12,9 @@ import inspect
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,8 +49,16 @@ def _numpy_dtype_arg(args: tuple[Any, ...]) -> np.dtype[Any] | None:
     if len(inner) != 1 or not isinstance(inner[0], type) or not issubclass(inner[0], np.generic):
         return None
     scalar = inner[0]
-    if scalar in (np.generic, np.number, np.floating, np.integer, np.complexfloating, np.inexact,
-                  np.signedinteger, np.unsignedinteger):
+    if scalar in (
+        np.generic,
+        np.number,
+        np.floating,
+        np.integer,
+        np.complexfloating,
+        np.inexact,
+        np.signedinteger,
+        np.unsignedinteger,
+    ):
         return None
     return np.dtype(scalar)
 
@@ -72,7 +81,7 @@ def spec_of(annotation: Any) -> Spec | None:
     if origin is typing.Union or origin is types.UnionType:
         real = [a for a in args if a is not type(None)]
         return spec_of(real[0]) if len(real) == 1 else None
-    if origin in (list, typing.List):
+    if origin in (list, list):
         return _each(args[0]) if args else None
     if origin is dict:
         return _each(args[1]) if len(args) == 2 else None
@@ -109,7 +118,7 @@ def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
     for name, value in getattr(func, "__annotations__", {}).items():
         if isinstance(value, str):
             try:
-                value = eval(value, namespace)  # noqa: S307 - an annotation the user wrote
+                value = eval(value, namespace)
             except Exception:
                 continue
         hints[name] = value

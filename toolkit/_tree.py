@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping, MutableMapping, MutableSequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, MutableMapping, MutableSequence
+from typing import Any
 
 from ._errors import CycleError, push_key
 
@@ -126,7 +126,7 @@ def _walk(leaf: Leaf, obj: Any, kind: int, memo: dict[int, Any]) -> Any:
                 raise
             object.__setattr__(out, field.name, value)
     else:
-        items = []
+        items: list[Any] = []
         append = items.append
         for i, item in enumerate(obj):
             try:

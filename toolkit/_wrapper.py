@@ -11,7 +11,8 @@ import importlib
 import inspect
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import wrapt
 
@@ -44,8 +45,24 @@ def _under_cloudpickle() -> bool:
     return False
 
 
-class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+class BoundDecoratedFunction(wrapt.BoundFunctionWrapper):  # type: ignore[type-arg,unused-ignore]
+    """A decorated method bound to its instance or class; pickles as that attribute."""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        wrapped: Any = self.__wrapped__
+        name = wrapped.__name__
+        if self._self_binding == "classmethod":
+            return getattr, (wrapped.__self__, name)
+        if self._self_instance is None:  # reached through the class: find it the same way
+            func = self.__wrapped__
+            return lookup, (func.__module__, func.__qualname__)
+        return getattr, (self._self_instance, name)
+
+
+class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-ignore]
     """A function decorated by ``toolkit``; it pickles with its decoration."""
+
+    __bound_function_wrapper__ = BoundDecoratedFunction
 
     def __init__(self, wrapped: Any, wrapper: Any, preset: str, options: dict[str, Any]) -> None:
         super().__init__(wrapped, wrapper)
@@ -54,20 +71,36 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         func = self.__wrapped__
-        module = getattr(func, "__module__", None)
-        qualname = getattr(func, "__qualname__", None)
-        if module and qualname and "<locals>" not in qualname:
-            if module != "__main__" or not _under_cloudpickle():
-                try:
-                    found = lookup(module, qualname)
-                except Exception:
-                    found = None
-                if found is self:  # importable by name: pickle a reference
-                    return lookup, (module, qualname)
+        module: str | None = getattr(func, "__module__", None)
+        qualname: str = getattr(func, "__qualname__", "")
+        by_name = module is not None and qualname and "<locals>" not in qualname
+        if by_name and (module != "__main__" or not _under_cloudpickle()):
+            assert module is not None
+            try:
+                found = lookup(module, qualname)
+            except Exception:
+                found = None
+            if found is self:  # importable by name: pickle a reference
+                return lookup, (module, qualname)
         return rebuild, (self._self_preset, self._self_options, func)
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> Any:
+        """The wrapped function's class, as for any wrapt proxy, except to cloudpickle.
+
+        cloudpickle pickles anything that passes ``isinstance(obj,
+        types.FunctionType)`` by value, from its code, and so would silently
+        drop the decoration. Asked by cloudpickle, the wrapper names its own
+        class, and cloudpickle falls back to :meth:`__reduce_ex__`.
+        """
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if isinstance(caller, str) and caller.startswith("cloudpickle"):
+            return type(self)
+        return self.__wrapped__.__class__
+
     def __copy__(self) -> Any:
-        return type(self)(self.__wrapped__, self._self_wrapper, self._self_preset, self._self_options)
+        cls: Any = type(self)
+        return cls(self.__wrapped__, self._self_wrapper, self._self_preset, self._self_options)
 
     def __deepcopy__(self, memo: Any) -> Any:
         return self.__copy__()
@@ -77,23 +110,7 @@ class FastDecoratedFunction(DecoratedFunction):
     """For a plain function: skips wrapt's binding checks, which cannot apply."""
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        return self._self_wrapper(self.__wrapped__, None, args, kwargs)
-
-
-class BoundDecoratedFunction(wrapt.BoundFunctionWrapper):  # type: ignore[misc]
-    """A decorated method bound to its instance or class; pickles as that attribute."""
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        name = self.__wrapped__.__name__
-        if self._self_binding == "classmethod":
-            return getattr, (self.__wrapped__.__self__, name)
-        if self._self_instance is None:  # reached through the class: find it the same way
-            func = self.__wrapped__
-            return lookup, (func.__module__, func.__qualname__)
-        return getattr, (self._self_instance, name)
-
-
-DecoratedFunction.__bound_function_wrapper__ = BoundDecoratedFunction
+        return self._self_wrapper(self.__wrapped__, None, args, kwargs)  # type: ignore[call-arg,arg-type]
 
 
 def underlying(func: Any) -> Any:
@@ -121,5 +138,5 @@ def make_wrapper(func: Any, engine: Any, preset: str, options: dict[str, Any]) -
         call = engine.call_coroutine
     else:
         call = engine.call
-    cls = FastDecoratedFunction if isinstance(func, types.FunctionType) else DecoratedFunction
+    cls: Any = FastDecoratedFunction if isinstance(func, types.FunctionType) else DecoratedFunction
     return cls(func, call, preset, options)

@@ -1,0 +1,140 @@
+"""autoconvert: each parameter gets what its annotation names (string annotations here)."""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+
+from toolkit import GradientDetachedWarning, autoconvert, default_device, default_float_dtype
+
+
+@autoconvert
+def kinds(
+    t: torch.Tensor,
+    a: np.ndarray,
+    typed: npt.NDArray[np.float32],
+    maybe: torch.Tensor | None = None,
+    union: torch.Tensor | None = None,
+    free=None,
+    other: int = 0,
+) -> dict:
+    return {
+        "t": type(t),
+        "a": type(a),
+        "typed": (type(typed), typed.dtype),
+        "maybe": type(maybe),
+        "union": type(union),
+        "free": type(free),
+        "other": other,
+    }
+
+
+def test_plain_annotations():
+    x = np.ones(2)
+    out = kinds(x, torch.ones(2), torch.ones(2, dtype=torch.float64), maybe=x, union=x, free=x, other=3)
+    assert out == {
+        "t": torch.Tensor,
+        "a": np.ndarray,
+        "typed": (np.ndarray, np.float32),
+        "maybe": torch.Tensor,
+        "union": torch.Tensor,
+        "free": np.ndarray,
+        "other": 3,
+    }
+
+
+def test_optional_none_stays_none():
+    out = kinds(np.ones(1), np.ones(1), np.ones(1, np.float32))
+    assert out["maybe"] is type(None) and out["union"] is type(None)
+
+
+@autoconvert
+def containers(
+    tensors: list[torch.Tensor],
+    arrays: list[np.ndarray],
+    pair: tuple[torch.Tensor, np.ndarray],
+    many: tuple[torch.Tensor, ...],
+    table: dict[str, torch.Tensor],
+    old_table: dict[str, np.ndarray],
+    nested: list[tuple[torch.Tensor, np.ndarray]],
+) -> tuple[np.ndarray, torch.Tensor]:
+    assert all(isinstance(v, torch.Tensor) for v in tensors)
+    assert all(isinstance(v, np.ndarray) for v in arrays)
+    assert isinstance(pair[0], torch.Tensor) and isinstance(pair[1], np.ndarray)
+    assert all(isinstance(v, torch.Tensor) for v in many)
+    assert all(isinstance(v, torch.Tensor) for v in table.values())
+    assert all(isinstance(v, np.ndarray) for v in old_table.values())
+    assert all(isinstance(a, torch.Tensor) and isinstance(b, np.ndarray) for a, b in nested)
+    return tensors[0], arrays[0]
+
+
+def test_container_annotations_and_tuple_result():
+    x, t = np.ones(1), torch.ones(1)
+    first, second = containers([x, x], [t], (x, t), (x, x, x), {"a": x}, {"b": t}, [(x, t), (x, t)])
+    assert isinstance(first, np.ndarray) and isinstance(second, torch.Tensor)
+
+
+def test_unannotated_and_unknown_annotations_are_left_alone():
+    @autoconvert
+    def f(x, y: typing.Any, z: np.ndarray | torch.Tensor):
+        return x, y, z
+
+    a = np.ones(1)
+    assert all(v is a for v in f(a, a, a))
+
+
+def test_tensor_parameters_follow_device_and_float_precedence():
+    @autoconvert
+    def f(x: torch.Tensor, y: np.ndarray) -> torch.Tensor:
+        assert isinstance(y, np.ndarray) and y.dtype == np.float64  # NumPy takes only explicit options
+        return x
+
+    with default_device("meta"), default_float_dtype("float32"):
+        out = f(np.ones(1), np.ones(1))
+    assert out.device.type == "meta" and out.dtype is torch.float32
+
+    @autoconvert(device="meta")
+    def g(x: np.ndarray) -> torch.Tensor:
+        return x
+
+    assert g(np.ones(1)).device.type == "meta"
+
+
+def test_numpy_annotated_parameter_warns_when_detaching():
+    @autoconvert
+    def f(x: np.ndarray) -> np.ndarray:
+        return x
+
+    with pytest.warns(GradientDetachedWarning):
+        f(torch.ones(1, requires_grad=True))
+
+
+def test_forward_references_resolve_on_first_call():
+    @autoconvert
+    def f(x: LaterTensor) -> np.ndarray:
+        assert isinstance(x, torch.Tensor)
+        return x
+
+    assert isinstance(f(np.ones(1)), np.ndarray)
+
+
+LaterTensor = torch.Tensor
+
+
+def test_unresolvable_annotation_is_left_alone():
+    @autoconvert
+    def f(x: NoSuchName, y: torch.Tensor):  # noqa: F821
+        return x, y
+
+    a = np.ones(1)
+    x, y = f(a, a)
+    assert x is a and isinstance(y, torch.Tensor)
+
+
+def test_errors_name_the_parameter():
+    with pytest.raises(TypeError, match=r"kinds\(\) argument 't': cannot convert"):
+        kinds(np.array([None]), np.ones(1), np.ones(1))

@@ -1,0 +1,620 @@
+"""The seven decorators: what the body and the caller receive, options, sites, errors."""
+
+import asyncio
+import functools
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit import (
+    GradientDetachedWarning,
+    autoconvert,
+    default_device,
+    default_float_dtype,
+    numpy_in_numpy_out,
+    numpy_in_torch_out,
+    numpy_inside,
+    torch_in_numpy_out,
+    torch_in_torch_out,
+    torch_inside,
+)
+
+ALL = [numpy_in_torch_out, torch_in_numpy_out, numpy_in_numpy_out, torch_in_torch_out, numpy_inside, torch_inside]
+META = torch.device("meta")
+
+
+def recorder(decorator, **options):
+    """A decorated identity function that records the types its body received."""
+    seen = []
+
+    def body(*args, **kwargs):
+        seen.append([type(a) for a in args] + [type(v) for v in kwargs.values()])
+        return args[0] if len(args) == 1 else args
+
+    deco = decorator(**options)(body) if options else decorator(body)
+    return deco, seen
+
+
+@pytest.mark.parametrize(
+    ("decorator", "inside", "outside"),
+    [
+        (numpy_in_torch_out, np.ndarray, torch.Tensor),
+        (torch_in_numpy_out, torch.Tensor, np.ndarray),
+        (numpy_in_numpy_out, np.ndarray, np.ndarray),
+        (torch_in_torch_out, torch.Tensor, torch.Tensor),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+@pytest.mark.parametrize("given", [np.ones(2, np.float32), torch.ones(2)], ids=["numpy", "torch"])
+def test_fixed_direction_decorators(decorator, inside, outside, given):
+    f, seen = recorder(decorator)
+    out = f(given)
+    assert seen == [[inside]]
+    assert type(out) is outside
+    assert np.asarray(out).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(("decorator", "inside"), [(numpy_inside, np.ndarray), (torch_inside, torch.Tensor)])
+def test_mirror_decorators_return_the_callers_kind(decorator, inside):
+    f, seen = recorder(decorator)
+    assert type(f(torch.ones(2))) is torch.Tensor
+    assert type(f(np.ones(2))) is np.ndarray
+    assert seen == [[inside], [inside]]
+    assert f(3.0) == 3.0  # no array argument: left as the body made it
+
+
+@pytest.mark.parametrize("decorator", ALL, ids=lambda d: d.__name__)
+def test_bare_and_with_options_are_the_same(decorator):
+    bare, _ = recorder(decorator)
+    configured, _ = recorder(decorator, dtype="float64")
+    assert type(bare(np.ones(1))) is type(configured(np.ones(1)))
+
+
+def test_every_kind_of_argument_converts():
+    @torch_in_numpy_out
+    def f(a, /, b, *rest, c, **extra):
+        for value in (a, b, *rest, c, *extra.values(), *extra["nested"]["list"]):
+            if not isinstance(value, dict):
+                assert isinstance(value, torch.Tensor), type(value)
+        return a
+
+    x = np.ones(1)
+    f(x, x, x, x, c=x, nested={"list": [x, x]}, more=x)
+
+
+def test_return_values_convert_recursively():
+    @torch_in_numpy_out
+    def f(x):
+        return x, {"double": x * 2, "items": [x.sum()]}, "label"
+
+    first, mapping, label = f(np.ones(2))
+    assert isinstance(first, np.ndarray)
+    assert isinstance(mapping["double"], np.ndarray)
+    assert isinstance(mapping["items"][0], np.floating)
+    assert label == "label"
+
+
+def test_metric_returns_numpy_scalar():
+    @torch_in_numpy_out
+    def accuracy(pred, target):
+        return (pred == target).float().mean()
+
+    result = accuracy(np.array([1, 2, 3]), np.array([1, 0, 3]))
+    assert isinstance(result, np.float32) and result == pytest.approx(2 / 3)
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decorator", "option"),
+    [
+        (numpy_in_numpy_out, {"device": "cpu"}),
+        (numpy_inside, {"device": "cpu"}),
+        (numpy_in_torch_out, {"no_grad": True}),
+        (numpy_in_numpy_out, {"no_grad": True}),
+        (numpy_inside, {"no_grad": True}),
+        (torch_in_numpy_out, {"restore_dtype": False}),
+        (autoconvert, {"restore_dtype": True}),
+        (torch_inside, {"colour": "blue"}),
+    ],
+)
+def test_options_that_mean_nothing_are_refused_when_applied(decorator, option):
+    with pytest.raises(TypeError, match=f"does not take {next(iter(option))}"):
+        decorator(**option)(lambda x: x)
+
+
+@pytest.mark.parametrize(
+    ("decorator", "option"),
+    [
+        (numpy_in_torch_out, "device"),
+        (torch_in_numpy_out, "device"),
+        (torch_in_torch_out, "device"),
+        (torch_inside, "device"),
+        (autoconvert, "device"),
+        (torch_in_numpy_out, "no_grad"),
+        (torch_inside, "no_grad"),
+        (torch_in_torch_out, "no_grad"),
+        (autoconvert, "no_grad"),
+        (numpy_inside, "restore_dtype"),
+        (torch_inside, "restore_dtype"),
+    ],
+)
+def test_options_that_mean_something_are_accepted(decorator, option):
+    value = {"device": "cpu", "no_grad": True, "restore_dtype": False}[option]
+    decorator(**{option: value})(lambda x: x)
+
+
+def test_bad_option_values_fail_when_applied():
+    with pytest.raises(RuntimeError, match="cdua"):
+        torch_in_numpy_out(device="cdua")(lambda x: x)
+    with pytest.raises(TypeError, match="not both"):
+        torch_in_numpy_out(dtype="float32", float_dtype="float32")(lambda x: x)
+    with pytest.raises(ValueError, match="ambiguous"):
+        torch_in_numpy_out(float_dtype="float")(lambda x: x)
+
+
+def test_only_and_exclude():
+    @torch_in_numpy_out(only=["x"])
+    def f(x, y):
+        return type(x), type(y)
+
+    assert f(np.ones(1), np.ones(1)) == (torch.Tensor, np.ndarray)
+    assert f(y=np.ones(1), x=np.ones(1)) == (torch.Tensor, np.ndarray)
+
+    @torch_in_numpy_out(exclude="y")
+    def g(x, y):
+        return type(x), type(y)
+
+    assert g(np.ones(1), np.ones(1)) == (torch.Tensor, np.ndarray)
+
+
+def test_only_with_star_args_and_kwargs_names():
+    @torch_in_numpy_out(only=["rest", "extra"])
+    def f(first, *rest, **extra):
+        return type(first), [type(r) for r in rest], {k: type(v) for k, v in extra.items()}
+
+    x = np.ones(1)
+    assert f(x, x, x, k=x) == (np.ndarray, [torch.Tensor, torch.Tensor], {"k": torch.Tensor})
+
+    @torch_in_numpy_out(only=["mask"])
+    def g(x, **extra):
+        return type(x), {k: type(v) for k, v in extra.items()}
+
+    assert g(x, mask=x, other=x) == (np.ndarray, {"mask": torch.Tensor, "other": np.ndarray})
+
+
+def test_only_and_exclude_are_checked_when_applied():
+    with pytest.raises(TypeError, match="not both"):
+        torch_inside(only=["x"], exclude=["y"])(lambda x, y: x)
+    with pytest.raises(TypeError, match=r"'z'.*no parameter"):
+        torch_inside(only=["z"])(lambda x, y: x)
+    with pytest.raises(TypeError, match="'z'"):
+        torch_inside(exclude=["z"])(lambda x, y: x)
+    torch_inside(only=["anything"])(lambda x, **kw: x)  # **kwargs accepts any keyword name
+
+
+def test_dtype_and_float_dtype_shape_what_the_body_receives():
+    @torch_in_numpy_out(float_dtype="float32")
+    def f(x, n):
+        return x.dtype, n.dtype
+
+    assert f(np.zeros(1), np.zeros(1, np.int64)) == (torch.float32, torch.int64)
+
+    @numpy_in_numpy_out(dtype="float16")
+    def g(x):
+        return x.dtype
+
+    assert g(torch.zeros(1, dtype=torch.float64)) == np.float16
+
+    @numpy_inside(float_dtype="float32")
+    def h(x, n):
+        assert x.dtype == np.float32 and n.dtype == np.int64
+        return x
+
+    h(torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.int64))
+
+
+def test_outputs_keep_the_bodys_dtype():
+    @torch_in_numpy_out(float_dtype="float32")
+    def f(x):
+        return x.double()
+
+    assert f(np.zeros(1, np.float32)).dtype == np.float64
+
+
+def test_no_grad():
+    @torch_in_numpy_out(no_grad=True)
+    def f(x):
+        return np.array(torch.is_grad_enabled())
+
+    @torch_in_numpy_out
+    def g(x):
+        return np.array(torch.is_grad_enabled())
+
+    assert not f(np.ones(1)) and g(np.ones(1))
+    assert torch.is_grad_enabled()
+
+
+# -- gradients ------------------------------------------------------------------------------------
+
+
+def test_numpy_body_gets_detached_tensor_with_one_warning():
+    @numpy_inside
+    def legacy(x):
+        return x * 2
+
+    w = torch.ones(2, requires_grad=True)
+    with pytest.warns(GradientDetachedWarning, match="legacy"):
+        out = legacy(w)
+    assert isinstance(out, torch.Tensor) and not out.requires_grad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        legacy(w)  # once per decorated function
+    assert issubclass(GradientDetachedWarning, UserWarning)
+
+
+def test_tensors_returned_to_numpy_caller_are_detached_silently():
+    w = torch.ones(2, requires_grad=True)
+
+    @torch_in_numpy_out
+    def f(x):
+        return x * w
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f(np.ones(2)).tolist() == [1.0, 1.0]
+
+
+def test_torch_body_keeps_the_graph():
+    w = torch.ones(2, requires_grad=True)
+
+    @torch_inside
+    def f(x):
+        return x * 3
+
+    out = f(w)
+    assert out.requires_grad
+    out.sum().backward()
+    assert w.grad.tolist() == [3.0, 3.0]
+
+
+# -- the mirror rule ----------------------------------------------------------------------------
+
+
+def test_mirror_returns_float32_tensors_for_float32_tensor_callers():
+    @numpy_inside
+    def legacy(x):
+        assert x.dtype == np.float32
+        return x.astype(np.float64) * 2, np.arange(2), 1.5
+
+    out, ints, scalar = legacy(torch.ones(2))
+    assert out.dtype is torch.float32 and ints.dtype is torch.int64 and scalar == 1.5
+
+
+def test_mirror_restore_dtype_false_keeps_the_bodys():
+    @numpy_inside(restore_dtype=False)
+    def legacy(x):
+        return x.astype(np.float64)
+
+    assert legacy(torch.ones(2)).dtype is torch.float64
+
+
+def test_mirror_device_is_the_first_tensor_arguments():
+    @torch_inside
+    def f(a, b):
+        return a.new_ones(2)
+
+    assert f(torch.ones(1, device="meta"), np.ones(1)).device == META
+
+    @torch_inside(device="meta")
+    def g(x):
+        assert x.device == META
+        return torch.ones(2, device="meta")
+
+    with pytest.raises(Exception, match="meta"):
+        g(torch.ones(1))  # results go back to the caller's CPU: meta has no data to copy
+
+
+def test_mirror_caller_kind_searches_positional_then_keyword_into_containers():
+    @torch_inside
+    def f(a, b=None):
+        return torch.ones(1)
+
+    assert isinstance(f(np.ones(1), b={"k": [torch.ones(1)]}), torch.Tensor)
+    assert isinstance(f([np.ones(1)]), np.ndarray)
+    assert isinstance(f(np.float32(1)), np.ndarray)
+
+
+def test_mirror_numpy_caller_dtype_from_first_float():
+    @torch_inside
+    def f(x, y):
+        return x.double(), y
+
+    a, b = f(np.ones(1, np.float32), np.ones(1, np.float64))
+    assert a.dtype == np.float32 and b.dtype == np.float32
+
+
+def test_mirror_ignores_excluded_arguments():
+    @torch_inside(exclude=["t"])
+    def f(x, t):
+        return torch.ones(1)
+
+    assert isinstance(f(np.ones(1), torch.ones(1)), np.ndarray)
+
+
+# -- where a decorator can stand ------------------------------------------------------------
+
+
+class ArrayLikeOwner:
+    """An object NumPy could view: as ``self`` it must never be converted."""
+
+    def __init__(self):
+        self.offset = 1.0
+
+    def __array__(self, dtype=None, copy=None):
+        return np.zeros(1)
+
+    @torch_in_numpy_out
+    def method(this, x):  # not named self: wrapt's binding decides
+        assert isinstance(this, ArrayLikeOwner)
+        return x + this.offset
+
+    @classmethod
+    @torch_in_numpy_out
+    def from_class(cls, x):
+        assert cls is ArrayLikeOwner
+        return x * 2
+
+    @torch_in_numpy_out
+    @classmethod
+    def outer_classmethod(cls, x):
+        assert cls is ArrayLikeOwner
+        return x * 3
+
+    @staticmethod
+    @torch_in_numpy_out
+    def static(x):
+        return x - 1
+
+    @torch_in_numpy_out
+    @staticmethod
+    def outer_static(x):
+        return x - 2
+
+
+def test_methods_classmethods_staticmethods():
+    obj = ArrayLikeOwner()
+    x = np.ones(1)
+    assert obj.method(x).tolist() == [2.0]
+    assert ArrayLikeOwner.method(obj, x).tolist() == [2.0]
+    assert ArrayLikeOwner.from_class(x).tolist() == [2.0]
+    assert obj.from_class(x).tolist() == [2.0]
+    assert ArrayLikeOwner.outer_classmethod(x).tolist() == [3.0]
+    assert ArrayLikeOwner.static(x).tolist() == [0.0]
+    assert obj.static(x).tolist() == [0.0]
+    assert obj.outer_static(x).tolist() == [-1.0]
+
+
+def test_method_errors_name_the_parameter_after_self():
+    with pytest.raises(TypeError, match=r"method\(\) argument 'x': cannot convert"):
+        ArrayLikeOwner().method(np.array([None]))
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1).double()
+        self.seen = None
+
+    @torch_in_numpy_out
+    def forward(self, x):
+        self.seen = (x.device, x.dtype)
+        return self.linear(x) if x.device.type != "meta" else x
+
+
+class Empty(torch.nn.Module):
+    @torch_in_numpy_out
+    def forward(self, x):
+        return x.dtype
+
+
+def test_module_forward_takes_the_modules_device_and_dtype():
+    net = Net()
+    out = net(np.ones((3, 2), np.float32))
+    assert net.seen == (torch.device("cpu"), torch.float64)
+    assert isinstance(out, np.ndarray) and out.shape == (3, 1)
+    net.to("meta")  # moved after the first call: followed
+    with pytest.raises(TypeError, match="meta"):
+        net(np.ones((3, 2), np.float32))  # meta results cannot reach NumPy
+    assert net.seen == (META, torch.float64)
+
+
+def test_module_precedence():
+    net = Net()
+
+    class Wrapped(Net):
+        @torch_in_numpy_out(device="cpu", float_dtype="float16")
+        def forward(self, x):
+            self.seen = (x.device, x.dtype)
+            return x
+
+    w = Wrapped().to("meta")
+    w(np.ones(2))
+    assert w.seen == (torch.device("cpu"), torch.float16)  # the options win over the module
+    with default_device("meta"), default_float_dtype("float16"):
+        net(np.ones((1, 2)))
+    assert net.seen == (torch.device("cpu"), torch.float64)  # the module wins over the contexts
+
+
+def test_module_without_parameters_gives_neither():
+    with default_float_dtype("float16"):
+        assert Empty()(np.ones(1)) == torch.float16
+
+
+def test_device_precedence_for_functions():
+    @torch_in_torch_out
+    def where(x):
+        return x
+
+    @torch_in_torch_out(device="cpu")
+    def pinned(x):
+        return x
+
+    with default_device("meta"):
+        assert where(np.ones(1)).device == META
+        assert where(torch.ones(1)).device == META  # a context asks: tensors move
+        assert pinned(np.ones(1)).device.type == "cpu"
+    torch.set_default_device("meta")
+    try:
+        assert where(np.ones(1)).device == META  # NumPy data is placed there
+        t = torch.ones(1, device="cpu")
+        assert where(t) is t  # tensors are left where they are
+    finally:
+        torch.set_default_device(None)
+
+
+def test_numpy_in_torch_out_places_results_on_the_device():
+    @numpy_in_torch_out(device="meta")
+    def f(x):
+        assert isinstance(x, np.ndarray)
+        return x * 2
+
+    assert f(torch.ones(1)).device == META
+
+
+def test_async_functions():
+    @torch_in_numpy_out
+    async def f(x):
+        await asyncio.sleep(0)
+        return x + 1
+
+    @torch_in_numpy_out(no_grad=True)
+    async def g(x):
+        await asyncio.sleep(0)
+        return np.array(torch.is_grad_enabled())
+
+    assert inspect.iscoroutinefunction(f)
+    assert asyncio.run(f(np.zeros(1))).tolist() == [1.0]
+    assert not asyncio.run(g(np.zeros(1)))
+    assert torch.is_grad_enabled()
+
+
+def test_generators_convert_each_value():
+    @torch_in_numpy_out
+    def gen(x):
+        received = yield x
+        yield x + received
+
+    it = gen(np.zeros(1))
+    first = next(it)
+    assert isinstance(first, np.ndarray)
+    assert it.send(2.0).tolist() == [2.0]
+
+    @numpy_in_torch_out
+    async def agen(x):
+        for i in range(2):
+            await asyncio.sleep(0)
+            yield x + i
+
+    async def collect():
+        return [v async for v in agen(torch.zeros(1))]
+
+    values = asyncio.run(collect())
+    assert all(isinstance(v, torch.Tensor) for v in values) and values[1].tolist() == [1.0]
+
+
+def test_metadata_is_kept():
+    def score(batch, *, weight=1.0):
+        """Docs."""
+        return batch
+
+    deco = torch_in_numpy_out(score)
+    assert deco.__name__ == "score" and deco.__doc__ == "Docs."
+    assert deco.__qualname__ == score.__qualname__
+    assert deco.__wrapped__ is score
+    assert inspect.signature(deco) == inspect.signature(score)
+    assert callable(deco) and isinstance(deco, type(score))
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_error_names_function_and_path_and_chains():
+    @torch_in_numpy_out
+    def score(batch):
+        return batch
+
+    bad = np.array([None])
+    data = {"images": [np.ones(1), np.ones(1), bad]}
+    with pytest.raises(TypeError) as info:
+        score(data)
+    assert str(info.value).startswith(
+        "score() argument 'batch'['images'][2]: cannot convert a NumPy array of dtype object to a torch tensor"
+    )
+    assert info.value.__cause__ is not None
+    assert data["images"][2] is bad and isinstance(data["images"][0], np.ndarray)
+
+
+def test_error_paths_for_star_args_kwargs_and_results():
+    @torch_in_numpy_out
+    def f(*arrays, **options):
+        return arrays
+
+    with pytest.raises(TypeError, match=r"f\(\) argument 'arrays'\[1\]: "):
+        f(np.ones(1), np.array([None]))
+    with pytest.raises(TypeError, match=r"f\(\) argument 'mask': "):
+        f(np.ones(1), mask=np.array(["a"]))
+
+    @numpy_in_torch_out
+    def g(x):
+        return x, np.array([None])
+
+    with pytest.raises(TypeError, match=r"g\(\) return value\[1\]: cannot convert"):
+        g(np.ones(1))
+
+
+def test_body_exceptions_pass_through_untouched():
+    error = KeyError("mine")
+
+    @torch_in_numpy_out
+    def f(x):
+        raise error
+
+    with pytest.raises(KeyError) as info:
+        f(np.ones(1))
+    assert info.value is error
+
+
+# -- the per-call path does no per-call analysis ------------------------------------------------
+
+
+def test_no_signature_analysis_or_default_device_lookup_per_call(monkeypatch):
+    @torch_in_numpy_out
+    def f(a, b, c):
+        return a + b + c
+
+    @torch_inside(only=["a"])
+    def g(a, b):
+        return a
+
+    calls = []
+    monkeypatch.setattr(inspect, "signature", lambda *a, **k: calls.append("signature"))
+    monkeypatch.setattr(torch, "get_default_device", lambda: calls.append("device") or torch.device("cpu"))
+    x = np.ones(3, np.float32)
+    for _ in range(3):
+        f(x, x, x)
+        g(x, x)
+    assert calls == []
+
+
+def test_decorating_a_partial_and_a_callable_object():
+    class Scale:
+        def __call__(self, x, factor):
+            return x * factor
+
+    f = torch_in_numpy_out(functools.partial(Scale(), factor=2))
+    assert f(np.ones(1)).tolist() == [2.0]

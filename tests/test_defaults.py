@@ -1,0 +1,197 @@
+"""default_device / default_float_dtype: scope, nesting, threads, asyncio tasks, validation."""
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit import (
+    DeviceError,
+    default_device,
+    default_float_dtype,
+    get_default_device,
+    get_default_float_dtype,
+    to_torch,
+)
+
+CPU = torch.device("cpu")
+META = torch.device("meta")
+
+
+def test_defaults_outside_any_scope():
+    assert get_default_device() == CPU
+    assert get_default_float_dtype() is None
+
+
+def test_nesting_and_restore():
+    with default_device("meta"):
+        assert get_default_device() == META
+        with default_device("cpu"):
+            assert get_default_device() == CPU
+        assert get_default_device() == META
+    assert get_default_device() == CPU
+    with default_float_dtype("float32"):
+        with default_float_dtype(torch.float16):
+            assert get_default_float_dtype() is torch.float16
+        assert get_default_float_dtype() is torch.float32
+    assert get_default_float_dtype() is None
+
+
+def test_restored_when_the_block_raises():
+    with pytest.raises(KeyError), default_device("meta"), default_float_dtype("float16"):
+        raise KeyError("boom")
+    assert get_default_device() == CPU
+    assert get_default_float_dtype() is None
+
+
+def test_torch_default_device_is_honoured_when_no_context():
+    torch.set_default_device("meta")
+    try:
+        assert get_default_device() == META
+        with default_device("cpu"):
+            assert get_default_device() == CPU
+    finally:
+        torch.set_default_device(None)
+    assert get_default_device() == CPU
+    with torch.device("meta"):
+        assert get_default_device() == META
+
+
+def test_as_decorator_on_sync_and_async():
+    @default_device("meta")
+    def where():
+        return get_default_device()
+
+    @default_float_dtype("float32")
+    async def which():
+        await asyncio.sleep(0)
+        return get_default_float_dtype()
+
+    assert where() == META
+    assert asyncio.run(which()) is torch.float32
+    assert get_default_device() == CPU and get_default_float_dtype() is None
+
+
+def test_decorator_restores_on_exception():
+    @default_device("meta")
+    def fail():
+        raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError):
+        fail()
+    assert get_default_device() == CPU
+
+
+def test_validated_on_the_with_line():
+    with pytest.raises(DeviceError, match="invalid device 'cdua'"):
+        default_device("cdua")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            default_device("cuda")
+        with pytest.raises(ValueError):
+            default_device(0)
+    else:
+        with pytest.raises(DeviceError, match="CUDA device"):
+            default_device(f"cuda:{torch.cuda.device_count()}")
+    with pytest.raises(TypeError):
+        default_device(3.5)
+    with pytest.raises(ValueError, match="floating"):
+        default_float_dtype("int64")
+    with pytest.raises(ValueError, match="ambiguous"):
+        default_float_dtype("float")
+
+
+def test_auto_prefers_cuda_with_local_rank(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert default_device("auto").device == torch.device("cuda", 2)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert default_device("auto").device == torch.device("cuda", 0)
+
+
+def test_auto_falls_back_to_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert default_device("auto").device == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert default_device("auto").device == CPU
+
+
+def test_factories_true_makes_factories_allocate_there():
+    with default_device("meta", factories=True):
+        assert torch.zeros(3).device == META
+    assert torch.zeros(3).device == CPU
+    with default_device("meta"):
+        assert torch.zeros(3).device == CPU
+
+
+def test_factories_true_refuses_async_functions():
+    with pytest.raises(TypeError, match="async"):
+
+        @default_device("meta", factories=True)
+        async def f():
+            pass
+
+
+def test_threads_are_isolated():
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def worker(device, dtype):
+        try:
+            with default_device(device), default_float_dtype(dtype):
+                for _ in range(300):
+                    barrier_wait = barrier.n_waiting  # interleave with the others
+                    del barrier_wait
+                    assert get_default_device() == torch.device(device)
+                    assert get_default_float_dtype() is dtype
+                    assert to_torch(np.zeros(1)).dtype is dtype
+                    assert to_torch(np.zeros(1)).device == torch.device(device)
+            barrier.wait(timeout=10)
+            assert get_default_device() == CPU
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    settings = [("cpu", torch.float32), ("meta", torch.float16), ("cpu", torch.float64), ("meta", torch.bfloat16)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda s: worker(*s), settings))
+    assert not errors, errors
+    assert get_default_device() == CPU
+
+
+def test_asyncio_tasks_are_isolated_and_inherit():
+    async def task(device, dtype, checks):
+        with default_device(device), default_float_dtype(dtype):
+            for _ in range(200):
+                await asyncio.sleep(0)  # let the sibling tasks run in between
+                checks.append(get_default_device() == torch.device(device))
+                checks.append(get_default_float_dtype() is dtype)
+            child = await asyncio.create_task(report())
+            threaded = await asyncio.to_thread(get_default_float_dtype)
+        return child, threaded
+
+    async def report():
+        return get_default_device(), get_default_float_dtype()
+
+    async def main():
+        checks = []
+        results = await asyncio.gather(
+            task("meta", torch.float16, checks), task("cpu", torch.float32, checks), task("meta", torch.float64, checks)
+        )
+        return checks, results
+
+    checks, results = asyncio.run(main())
+    assert all(checks) and len(checks) == 1200
+    assert results[0] == ((META, torch.float16), torch.float16)
+    assert results[1] == ((CPU, torch.float32), torch.float32)
+    assert get_default_float_dtype() is None
+
+
+def test_repr():
+    assert repr(default_device("meta")) == "default_device('meta')"
+    assert repr(default_float_dtype("float32")) == "default_float_dtype('float32')"

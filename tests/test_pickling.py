@@ -1,0 +1,100 @@
+"""Decorated functions survive pickle and cloudpickle, and run in other processes."""
+
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import cloudpickle
+import helpers
+import numpy as np
+import pytest
+import torch
+
+from toolkit import numpy_inside, torch_in_numpy_out
+
+
+def check_double(fn):
+    out = fn(np.ones(2))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
+def test_module_level_function_round_trips(dumps):
+    again = pickle.loads(dumps(helpers.double))
+    assert again is helpers.double
+    check_double(again)
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
+def test_bound_methods_round_trip(dumps):
+    scaler = helpers.Scaler(3.0)
+    again = pickle.loads(dumps(scaler.scale))
+    assert again(np.ones(1)).tolist() == [3.0]
+    assert isinstance(again(np.ones(1)), np.ndarray)
+    cls_method = pickle.loads(dumps(helpers.Scaler.make))
+    assert cls_method(np.ones(1)).tolist() == [1.0]
+
+
+def test_cloudpickle_keeps_the_decoration_of_a_local_function():
+    @torch_in_numpy_out(float_dtype="float16")
+    def local(x):
+        assert isinstance(x, torch.Tensor) and x.dtype is torch.float16
+        return x + 1
+
+    again = cloudpickle.loads(cloudpickle.dumps(local))
+    out = again(np.zeros(2))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float16  # still decorated, options kept
+    assert again.__name__ == "local"
+
+
+def test_plain_pickle_of_a_local_function_fails_as_for_any_local_function():
+    @numpy_inside
+    def local(x):
+        return x
+
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(local)
+
+
+@pytest.mark.slow
+def test_multiprocessing_spawn():
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        out = pool.map(helpers.double, [np.ones(2), np.zeros(2)])
+    assert [o.tolist() for o in out] == [[2.0, 2.0], [0.0, 0.0]]
+    assert all(o.dtype == np.float32 for o in out)
+
+
+@pytest.mark.slow
+def test_process_pool_executor():
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        out = list(pool.map(helpers.legacy_sum, [torch.ones(3), np.ones(2)]))
+    assert isinstance(out[0], torch.Tensor) and out[0].tolist() == [3.0]
+    assert isinstance(out[1], np.ndarray) and out[1].tolist() == [2.0]
+
+
+@pytest.mark.slow
+def test_dask_distributed_map_blocks_on_two_worker_processes():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert len(client.scheduler_info()["workers"]) == 2
+        x = da.arange(12, chunks=3, dtype=np.float32)
+
+        @torch_in_numpy_out
+        def local_block(block):  # a local function: cloudpickle carries it by value
+            assert isinstance(block, torch.Tensor)
+            return block * 10
+
+        tens = x.map_blocks(local_block, dtype=np.float32)
+        plus = x.map_blocks(helpers.block_kind, dtype=np.float32)
+        a, b = client.compute([tens, plus], sync=True)
+        pids = client.run(lambda: __import__("os").getpid())
+    np.testing.assert_array_equal(a, np.arange(12, dtype=np.float32) * 10)
+    np.testing.assert_array_equal(b, np.arange(12, dtype=np.float32) + 1)
+    assert len(set(pids.values())) == 2
