@@ -6,10 +6,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-import torch  # noqa: E402
+import torch
 
-from toolkit import __version__  # noqa: E402
-from toolkit._dtypes import dtype_table  # noqa: E402
+from toolkit import __version__
+from toolkit._dtypes import dtype_table
 
 # Examples marked `# doctest: +CUDA` run only where CUDA is present (see conftest.py).
 doctest.OPTIONFLAGS_BY_NAME.setdefault("CUDA", 0 if torch.cuda.is_available() else doctest.SKIP)
@@ -49,7 +49,11 @@ def _write_dtype_table(app):
     os.makedirs(out, exist_ok=True)
     text = "\n".join(lines) + "\n"
     path = os.path.join(out, "dtype_table.inc")
-    if not os.path.exists(path) or open(path).read() != text:
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:  # rewriting an unchanged file would make Sphinx rebuild every page
         with open(path, "w") as f:
             f.write(text)
 
