@@ -195,3 +195,29 @@ def test_asyncio_tasks_are_isolated_and_inherit():
 def test_repr():
     assert repr(default_device("meta")) == "default_device('meta')"
     assert repr(default_float_dtype("float32")) == "default_float_dtype('float32')"
+
+
+def test_one_instance_shared_by_threads_and_tasks():
+    meta = default_device("meta")  # e.g. made once at module level
+
+    def in_thread(_):
+        with meta:
+            with meta:
+                assert get_default_device() == META
+            assert get_default_device() == META
+        return get_default_device()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(in_thread, range(200))) == {CPU}
+
+    async def in_task():
+        with meta:
+            await asyncio.sleep(0)
+            assert get_default_device() == META
+        return get_default_device()
+
+    async def main():
+        return await asyncio.gather(*(in_task() for _ in range(50)))
+
+    assert set(asyncio.run(main())) == {CPU}
+    assert get_default_device() == CPU

@@ -149,40 +149,48 @@ def parse_float_dtype(dtype: DTypeLike) -> torch.dtype:
 
 
 class _Scope:
-    """A context manager that is also a decorator, over one ``ContextVar``."""
+    """A context manager that is also a decorator, over one ``ContextVar``.
+
+    What ``__exit__`` must undo is kept in a ``ContextVar`` of the instance's
+    own, so one instance can be entered by many threads and asyncio tasks at
+    once (``CUDA = default_device("cuda")`` at module level, say): each
+    context unwinds its own entries.
+    """
 
     _var: ContextVar[Any]
 
     def __init__(self, value: Any) -> None:
         self._value = value
-        self._tokens: list[Any] = []
+        self._undo: ContextVar[tuple[Any, ...]] = ContextVar(f"{type(self).__name__}_undo", default=())
+
+    def _push(self, item: Any) -> None:
+        self._undo.set((*self._undo.get(), item))
+
+    def _pop(self) -> Any:
+        stack = self._undo.get()
+        self._undo.set(stack[:-1])
+        return stack[-1]
 
     def __enter__(self) -> Any:
-        self._tokens.append(self._var.set(self._value))
+        self._push(self._var.set(self._value))
         return self._value
 
     def __exit__(self, *exc: object) -> None:
-        self._var.reset(self._tokens.pop())
-
-    def _fresh(self) -> _Scope:
-        """A new scope with the same setting: a decorator enters one per call."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__, _tokens=[])
-        return new
+        self._var.reset(self._pop())
 
     def __call__(self, func: F) -> F:
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with self._fresh():
+                with self:
                     return await func(*args, **kwargs)
 
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():
+            with self:
                 return func(*args, **kwargs)
 
         return run  # type: ignore[return-value]
@@ -217,7 +225,6 @@ class default_device(_Scope):
     def __init__(self, device: DeviceLike, *, factories: bool = False) -> None:
         super().__init__(parse_device(device))
         self.factories = factories
-        self._modes: list[Any] = []
 
     @property
     def device(self) -> torch.device:
@@ -229,20 +236,15 @@ class default_device(_Scope):
         if self.factories:
             mode = torch.device(value)
             mode.__enter__()
-            self._modes.append(mode)
+            self._push(mode)
         return value  # type: ignore[no-any-return]
 
     def __exit__(self, *exc: object) -> None:
         try:
             if self.factories:
-                self._modes.pop().__exit__(*exc)
+                self._pop().__exit__(*exc)
         finally:
             super().__exit__(*exc)
-
-    def _fresh(self) -> _Scope:
-        new = super()._fresh()
-        new._modes = []  # type: ignore[attr-defined]
-        return new
 
     def __call__(self, func: F) -> F:
         if self.factories and inspect.iscoroutinefunction(func):
