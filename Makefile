@@ -46,7 +46,7 @@ $(VENV)/.base: setup.cfg setup.py pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" -e ".[test,dask]"
+	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" -e ".[test,dask,plot]"
 	touch $@
 
 $(VENV)/.lint: $(VENV)/.test
