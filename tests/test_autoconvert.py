@@ -138,3 +138,29 @@ def test_unresolvable_annotation_is_left_alone():
 def test_errors_name_the_parameter():
     with pytest.raises(TypeError, match=r"kinds\(\) argument 't': cannot convert"):
         kinds(np.array([None]), np.ones(1), np.ones(1))
+
+
+try:
+    from typing_extensions import TypeAliasType
+except ImportError:  # pragma: no cover - typing_extensions comes with torch
+    TypeAliasType = None
+
+_Scalar = typing.TypeVar("_Scalar")
+# How newer NumPy defines NDArray: an alias whose origin is not np.ndarray.
+NDArrayAlias = (
+    TypeAliasType("NDArrayAlias", np.ndarray[typing.Any, np.dtype[_Scalar]], type_params=(_Scalar,))
+    if TypeAliasType is not None
+    else None
+)
+
+
+@pytest.mark.skipif(TypeAliasType is None, reason="needs typing_extensions.TypeAliasType")
+def test_ndarray_aliases_as_newer_numpy_defines_them():
+    @autoconvert
+    def f(typed: NDArrayAlias[np.float16], bare: NDArrayAlias) -> NDArrayAlias[np.float32]:
+        assert isinstance(typed, np.ndarray) and typed.dtype == np.float16
+        assert isinstance(bare, np.ndarray) and bare.dtype == np.float64
+        return torch.ones(1, dtype=torch.float64)
+
+    out = f(torch.ones(1), torch.ones(1, dtype=torch.float64))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32

@@ -63,10 +63,37 @@ def _numpy_dtype_arg(args: tuple[Any, ...]) -> np.dtype[Any] | None:
     return np.dtype(scalar)
 
 
+def _is_alias(obj: Any) -> bool:
+    """A PEP 695 alias (``type X[T] = ...``, or ``typing_extensions.TypeAliasType``)."""
+    return hasattr(obj, "__value__") and hasattr(obj, "__type_params__")
+
+
+def _expand_alias(annotation: Any) -> Any:
+    """What an alias stands for, with its arguments put in.
+
+    Newer NumPy defines ``NDArray`` as such an alias, so ``NDArray[np.float32]``
+    no longer has ``np.ndarray`` as its origin.
+    """
+    origin = typing.get_origin(annotation)
+    if _is_alias(origin):
+        value = origin.__value__
+        args = typing.get_args(annotation)
+        if args and len(args) == len(getattr(value, "__parameters__", ())):
+            try:
+                return value[args if len(args) > 1 else args[0]]
+            except TypeError:
+                pass
+        return value
+    if _is_alias(annotation):
+        return annotation.__value__
+    return annotation
+
+
 def spec_of(annotation: Any) -> Spec | None:
     """The conversion an annotation asks for, or ``None`` to leave the value alone."""
     if annotation is inspect.Parameter.empty or annotation is None:
         return None
+    annotation = _expand_alias(annotation)
     if isinstance(annotation, type):
         if issubclass(annotation, torch.Tensor):
             return TORCH
