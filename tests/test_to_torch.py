@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import ConversionError, CopyError, _convert, default_device, default_float_dtype, to_torch
+from toolkit import ConversionError, CopyError, _leaves, default_device, default_float_dtype, to_torch
 
 
 def shares(array, tensor):
@@ -329,7 +329,7 @@ def test_numpy_arrays_never_use_dlpack(monkeypatch):
         raise AssertionError("from_dlpack used for a NumPy array")
 
     monkeypatch.setattr(torch, "from_dlpack", boom)
-    monkeypatch.setattr(_convert, "from_dlpack", boom)
+    monkeypatch.setattr(_leaves, "from_dlpack", boom)
     to_torch([negative_strides(), read_only(), np.zeros(2)])
 
 

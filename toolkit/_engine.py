@@ -9,22 +9,21 @@ run again, this time keeping track of names, to say which argument failed.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import types
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._convert import numpy_leaf, torch_leaf
 from ._defaults import CPU, _modes_active, current_float_dtype, target_device, torch_default_device
 from ._defaults import _device as _device_var
 from ._defaults import _float_dtype as _float_var
 from ._dtypes import TORCH_TO_NUMPY
 from ._errors import GradientDetachedWarning, with_path
+from ._leaves import numpy_leaf, torch_leaf
 from ._params import NUMPY, TORCH, Params, Spec, resolve_hints, spec_of
 from ._tree import _ATOM, _KINDS, _LEAF, tree_map
 
@@ -35,24 +34,25 @@ _from_numpy = torch.from_numpy
 _ndarray = np.ndarray
 
 
+@dataclass(frozen=True)
 class Options:
     """A decorator's options, checked and normalised."""
 
-    def __init__(
-        self,
-        device: torch.device | None,
-        dtype: torch.dtype | None,
-        float_dtype: torch.dtype | None,
-        no_grad: bool,
-        restore_dtype: bool,
-    ) -> None:
-        self.device = device
-        self.dtype = dtype
-        self.float_dtype = float_dtype
-        self.no_grad = no_grad
-        self.restore_dtype = restore_dtype
-        self.np_dtype = TORCH_TO_NUMPY.get(dtype) if dtype is not None else None
-        self.np_float_dtype = TORCH_TO_NUMPY.get(float_dtype) if float_dtype is not None else None
+    device: torch.device | None
+    dtype: torch.dtype | None
+    float_dtype: torch.dtype | None
+    no_grad: bool
+    restore_dtype: bool
+
+    @property
+    def np_dtype(self) -> np.dtype[Any] | None:
+        """``dtype`` for a NumPy body (``bfloat16`` is ``float32`` there)."""
+        return TORCH_TO_NUMPY.get(self.dtype) if self.dtype is not None else None
+
+    @property
+    def np_float_dtype(self) -> np.dtype[Any] | None:
+        """``float_dtype`` for a NumPy body."""
+        return TORCH_TO_NUMPY.get(self.float_dtype) if self.float_dtype is not None else None
 
 
 class _Call:
@@ -207,7 +207,7 @@ class Engine:
 
     # -- the call --------------------------------------------------------------
 
-    def _prepare(
+    def prepare(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[_Call | None, Any, dict[str, Any]]:
         """The arguments the body receives, and what the mirror rule saw."""
@@ -215,27 +215,9 @@ class Engine:
             return self._convert_slow(instance, args, kwargs)
         leaf = self._torch_in_leaf(instance) if self.inputs == "torch" else self._plain_numpy
         try:
-            new_args = []
-            memo: dict[int, Any] | None = None
-            for a in args:
-                kind = _KINDS.get(type(a))
-                if kind == _LEAF or kind == _ATOM:
-                    new_args.append(leaf(a))
-                else:
-                    if memo is None:
-                        memo = {}
-                    new_args.append(tree_map(leaf, a, memo))
-            if not kwargs:
-                return None, new_args, kwargs
-            new_kwargs = {}
-            for k, v in kwargs.items():
-                kind = _KINDS.get(type(v))
-                if kind == _LEAF or kind == _ATOM:
-                    new_kwargs[k] = leaf(v)
-                else:
-                    if memo is None:
-                        memo = {}
-                    new_kwargs[k] = tree_map(leaf, v, memo)
+            memo: dict[int, Any] = {}  # shared by this call's containers: aliasing is kept
+            new_args = [_convert(leaf, a, memo) for a in args]
+            new_kwargs = {k: _convert(leaf, v, memo) for k, v in kwargs.items()} if kwargs else kwargs
         except Exception:
             self._convert_slow(instance, args, kwargs)  # raises, naming the argument
             raise  # the slow path succeeded after all: report the original failure
@@ -286,62 +268,13 @@ class Engine:
                 else:
                     return out[()] if out.ndim == 0 else out
             return self.finish(result, instance, None, "return value")
-        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
+        state, new_args, new_kwargs = self.prepare(instance, args, kwargs)
         if self.opts.no_grad:
             with torch.no_grad():
                 result = wrapped(*new_args, **new_kwargs)
         else:
             result = wrapped(*new_args, **new_kwargs)
         return self.finish(result, instance, state, "return value")
-
-    def call_coroutine(
-        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """For ``async def``: the result is converted once it has been awaited."""
-        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
-        return self._await(wrapped(*new_args, **new_kwargs), instance, state)
-
-    async def _await(self, coro: Any, instance: Any, state: _Call | None) -> Any:
-        if self.opts.no_grad:  # grad mode is per thread: hold it only while the body runs
-            result = await _relay(coro, torch.no_grad, None)
-        else:
-            result = await coro
-        return self.finish(result, instance, state, "return value")
-
-    def call_generator(
-        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """For a generator function: each yielded value is converted."""
-        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
-        grad = torch.no_grad if self.opts.no_grad else contextlib.nullcontext
-        return _relay(
-            wrapped(*new_args, **new_kwargs), grad, lambda v: self.finish(v, instance, state, "yielded value")
-        )
-
-    def call_async_generator(
-        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """For an async generator function: each yielded value is converted."""
-        state, new_args, new_kwargs = self._prepare(instance, args, kwargs)
-        return self._async_relay(wrapped(*new_args, **new_kwargs), instance, state)
-
-    async def _async_relay(self, agen: Any, instance: Any, state: _Call | None) -> Any:
-        method, arg = agen.asend, None
-        while True:
-            try:
-                step = method(arg)
-                item = await (_relay(step, torch.no_grad, None) if self.opts.no_grad else step)
-            except StopAsyncIteration:
-                return
-            value = self.finish(item, instance, state, "yielded value")
-            try:
-                arg = yield value
-                method = agen.asend
-            except GeneratorExit:
-                await agen.aclose()
-                raise
-            except BaseException as exc:
-                method, arg = agen.athrow, exc
 
     def finish(self, result: Any, instance: Any, state: _Call | None, what: str) -> Any:
         """Convert a result (a return value or a yielded value)."""
@@ -468,6 +401,14 @@ class Engine:
         return tree_map(numpy_leaf(None, np_fdt, None), result)
 
 
+def _convert(leaf: Callable[[Any], Any], value: Any, memo: dict[int, Any]) -> Any:
+    """One argument: a leaf straight through ``leaf``, a container walked."""
+    kind = _KINDS.get(type(value))
+    if kind == _LEAF or kind == _ATOM:
+        return leaf(value)
+    return tree_map(leaf, value, memo)
+
+
 def _recording(leaf: Callable[[Any], Any], state: _Call) -> Callable[[Any], Any]:
     """A leaf that also notes the caller's kind, first tensor device and first float dtypes."""
 
@@ -486,29 +427,3 @@ def _recording(leaf: Callable[[Any], Any], state: _Call) -> Callable[[Any], Any]
         return leaf(x)
 
     return record
-
-
-@types.coroutine
-def _relay(inner: Any, context: Callable[[], Any], convert: Callable[[Any], Any] | None) -> Any:
-    """Drive a generator or coroutine, entering ``context`` around each of its steps.
-
-    Values it yields are passed through ``convert`` (a coroutine's futures
-    pass untouched, with ``convert=None``); ``send``, ``throw`` and ``close``
-    reach it as if the caller held it directly.
-    """
-    method, arg = inner.send, None
-    while True:
-        try:
-            with context():
-                item = method(arg)
-        except StopIteration as stop:
-            return stop.value
-        value = item if convert is None else convert(item)
-        try:
-            arg = yield value
-            method = inner.send
-        except GeneratorExit:
-            inner.close()
-            raise
-        except BaseException as exc:
-            method, arg = inner.throw, exc

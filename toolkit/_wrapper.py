@@ -7,6 +7,7 @@ reduction, since wrapt's proxies refuse to pickle.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
+
+from ._streams import call_async_generator, call_coroutine, call_generator
 
 __all__ = ["make_wrapper", "rebuild"]
 
@@ -131,11 +134,11 @@ def make_wrapper(func: Any, engine: Any, preset: str, options: dict[str, Any]) -
     """The decorated function: wrapt's proxy around ``func``, run by ``engine``."""
     inner = underlying(func)
     if inspect.isasyncgenfunction(inner):
-        call = engine.call_async_generator
+        call = functools.partial(call_async_generator, engine)
     elif inspect.isgeneratorfunction(inner):
-        call = engine.call_generator
+        call = functools.partial(call_generator, engine)
     elif inspect.iscoroutinefunction(inner):
-        call = engine.call_coroutine
+        call = functools.partial(call_coroutine, engine)
     else:
         call = engine.call
     cls: Any = FastDecoratedFunction if isinstance(func, types.FunctionType) else DecoratedFunction
