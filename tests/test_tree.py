@@ -134,3 +134,13 @@ def test_error_paths_use_brackets_and_fields():
 def test_sets_are_leaves():
     s = {1, 2}
     assert to_torch(s) is s
+
+
+def test_list_subclass_is_rebuilt_and_other_sequences_are_leaves():
+    class Tagged(list):
+        tag = "t"
+
+    out = to_torch(Tagged([np.zeros(1)]))
+    assert type(out) is Tagged and isinstance(out[0], torch.Tensor)
+    dq = collections.deque([np.zeros(1)])
+    assert to_torch(dq) is dq

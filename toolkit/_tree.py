@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Mapping, MutableMapping, MutableSequence
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from ._errors import CycleError, push_key
@@ -50,7 +50,7 @@ def _kind(cls: type) -> int:
             kind = _ATOM
         elif issubclass(cls, tuple):
             kind = _NAMEDTUPLE if hasattr(cls, "_fields") else _TUPLE
-        elif issubclass(cls, list) or (issubclass(cls, MutableSequence) and not hasattr(cls, "__array__")):
+        elif issubclass(cls, list):
             kind = _LIST
         elif issubclass(cls, Mapping):
             kind = _MAPPING
