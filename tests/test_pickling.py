@@ -98,3 +98,49 @@ def test_dask_distributed_map_blocks_on_two_worker_processes():
     np.testing.assert_array_equal(a, np.arange(12, dtype=np.float32) * 10)
     np.testing.assert_array_equal(b, np.arange(12, dtype=np.float32) + 1)
     assert len(set(pids.values())) == 2
+
+
+SCRIPT = """
+import multiprocessing, sys
+import cloudpickle, numpy as np, torch
+from toolkit import torch_in_numpy_out
+
+@torch_in_numpy_out(float_dtype="float16")
+def bump(x):
+    assert isinstance(x, torch.Tensor) and x.dtype is torch.float16
+    return x + 1
+
+if __name__ == "__main__":
+    with open(sys.argv[1], "wb") as f:
+        f.write(cloudpickle.dumps(bump))
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # plain pickle, by name
+        out = pool.map(bump, [np.zeros(2)])
+    assert out[0].dtype == np.float16 and out[0].tolist() == [1.0, 1.0], out
+    print("spawn ok")
+"""
+
+LOADER = """
+import pickle, sys
+import numpy as np
+with open(sys.argv[1], "rb") as f:
+    bump = pickle.load(f)  # this process's __main__ has no `bump`: it came by value
+out = bump(np.zeros(2))
+assert out.dtype == np.float16 and out.tolist() == [1.0, 1.0], out
+print("by value ok")
+"""
+
+
+@pytest.mark.slow
+def test_functions_of_a_main_script(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    blob = tmp_path / "bump.pkl"
+    ran = subprocess.run([sys.executable, str(script), str(blob)], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "spawn ok" in ran.stdout
+    loaded = subprocess.run([sys.executable, "-c", LOADER, str(blob)], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "by value ok" in loaded.stdout
