@@ -53,8 +53,8 @@ def info() -> None:
 
 
 def _show(label: str, value: Any) -> None:
-    text = repr(value).replace("\n", "\n" + " " * 30)
-    print(f"  {label:<28}{text}")
+    text = repr(value).replace("\n", "\n" + " " * 42)
+    print(f"  {label:<40}{text}")
 
 
 def demo() -> None:
