@@ -1,8 +1,13 @@
 """``python -m toolkit info | demo | bench``."""
 
+import os
 import sys
 
 from ._cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m toolkit info | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
