@@ -386,3 +386,16 @@ def test_refused_input_is_left_unchanged():
 def test_copy_must_be_a_bool_or_none():
     with pytest.raises(TypeError, match="copy must be"):
         to_torch(np.zeros(1), copy="yes")
+
+
+def test_array_like_of_objects_is_refused_naming_its_type():
+    class Table:
+        def __array__(self, dtype=None, copy=None):
+            return np.array(["a", 1], dtype=object)
+
+    with pytest.raises(TypeError, match=r"'data'\[0\]: cannot convert a Table viewed as a NumPy array of dtype object"):
+        to_torch([Table()])
+
+
+def test_classes_are_not_array_likes():
+    assert to_torch([np.ndarray, torch.Tensor]) == [np.ndarray, torch.Tensor]

@@ -149,7 +149,12 @@ def _dlpack_to_torch(x: Any) -> torch.Tensor:
 
 
 def _is_array_like(x: Any) -> bool:
-    """Whether NumPy can view ``x`` (pandas, xarray, PIL images, buffers that say how)."""
+    """Whether NumPy can view ``x`` (pandas, xarray, PIL images, buffers that say how).
+
+    Classes are not: ``np.ndarray`` itself has an ``__array__`` attribute.
+    """
+    if isinstance(x, type):
+        return False
     return hasattr(x, "__array__") or hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__")
 
 
@@ -189,10 +194,8 @@ def torch_leaf(
         if hasattr(type(x), "__dlpack__"):
             return tensor_to_torch(_dlpack_to_torch(x), device, move, dtype, float_dtype, copy)
         if _is_array_like(x):
-            arr = np.asarray(x)
-            if arr.dtype == object:
-                return x  # NumPy could only wrap it as an object: not an array
-            return array_to_torch(arr, device, dtype, float_dtype, copy)
+            what = f"a {type(x).__name__} viewed as a NumPy array"
+            return array_to_torch(np.asarray(x), device, dtype, float_dtype, copy, what)
         return x
 
     if not fast or float_dtype is not None:
@@ -298,10 +301,7 @@ def numpy_leaf(dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, c
         if hasattr(type(x), "__dlpack__"):
             return tensor_to_numpy(_dlpack_to_torch(x), dtype, float_dtype, copy)
         if _is_array_like(x):
-            arr = np.asarray(x)
-            if arr.dtype == object:
-                return x
-            return _array_to_numpy(arr, dtype, float_dtype, copy)
+            return _array_to_numpy(np.asarray(x), dtype, float_dtype, copy)
         return x
 
     return leaf
