@@ -164,3 +164,18 @@ def test_ndarray_aliases_as_newer_numpy_defines_them():
 
     out = f(torch.ones(1), torch.ones(1, dtype=torch.float64))
     assert isinstance(out, np.ndarray) and out.dtype == np.float32
+
+
+def test_results_cast_by_annotation_are_detached_silently():
+    import warnings
+
+    w = torch.ones(2, requires_grad=True)
+
+    @autoconvert
+    def f(x: torch.Tensor) -> npt.NDArray[np.float16]:
+        return x * w
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = f(np.ones(2))
+    assert out.dtype == np.float16 and out.tolist() == [1.0, 1.0]

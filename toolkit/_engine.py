@@ -56,21 +56,28 @@ class Options:
 
 
 class _Call:
-    """What one call has decided: its leaves, and what the mirror rule has seen."""
+    """What one call has decided: its leaves, and what the mirror rule has seen.
+
+    ``arguments`` says whether this converts the call's arguments (NumPy-side
+    leaves then warn about detached gradients) or its result; ``record``
+    whether leaves note the caller's kind for the mirror rule.
+    """
 
     __slots__ = (
+        "arguments",
         "kind",
         "memos",
         "numpy_float",
         "numpy_leaf",
-        "out_device",
-        "out_move",
+        "record",
         "tensor_device",
         "torch_float",
         "torch_leaf",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, arguments: bool = True, record: bool = False) -> None:
+        self.arguments = arguments
+        self.record = record
         self.kind: str | None = None  # the caller's kind, for the mirror rule
         self.tensor_device: torch.device | None = None
         self.torch_float: torch.dtype | None = None
@@ -302,7 +309,7 @@ class Engine:
     def _convert_slow(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[_Call, list[Any], dict[str, Any]]:
-        state = _Call()
+        state = _Call(record=self.outputs == "mirror")
         offset = self.bound_offset if instance is not None else 0
         params = self.params
         specs = self._annotation_specs()[0] if self.inputs == "annotated" else None
@@ -337,24 +344,24 @@ class Engine:
             spec: Spec | None = TORCH if self.inputs == "torch" else NUMPY
         else:
             spec = specs.get(name) if name is not None else None
-        return self._apply(spec, value, state, instance, record=self.outputs == "mirror")
+        return self._apply(spec, value, state, instance)
 
-    def _apply(self, spec: Spec | None, value: Any, state: _Call, instance: Any, record: bool = False) -> Any:
+    def _apply(self, spec: Spec | None, value: Any, state: _Call, instance: Any) -> Any:
         """Convert ``value`` as ``spec`` asks, sharing one memo per direction for the call."""
         if spec is None:
             return value
         if spec.kind == "tuple":
             if not isinstance(value, tuple) or len(value) != len(spec.items):
                 return value
-            items = [self._apply(s, v, state, instance, record) for s, v in zip(spec.items, value)]
+            items = [self._apply(s, v, state, instance) for s, v in zip(spec.items, value)]
             cls: Any = type(value)
             return cls._make(items) if hasattr(value, "_fields") else cls(items)
         if spec.kind == "each":
             inner = spec.items[0]
             if isinstance(value, dict):
-                return type(value)({k: self._apply(inner, v, state, instance, record) for k, v in value.items()})
+                return type(value)({k: self._apply(inner, v, state, instance) for k, v in value.items()})
             if isinstance(value, (list, tuple)):
-                return type(value)([self._apply(inner, v, state, instance, record) for v in value])
+                return type(value)([self._apply(inner, v, state, instance) for v in value])
             return value
         self._leaves(state, instance)
         if spec.kind == "torch":
@@ -363,9 +370,11 @@ class Engine:
         elif spec.dtype is None:
             leaf = state.numpy_leaf
             assert leaf is not None
-        else:
-            leaf = self._numpy_in_leaf(numpy_leaf(spec.dtype, None, None))
-        if record:
+        else:  # NDArray[np.float32]: its own cast; only arguments warn about gradients
+            leaf = numpy_leaf(spec.dtype, None, None)
+            if state.arguments:
+                leaf = self._numpy_in_leaf(leaf)
+        if state.record:
             leaf = _recording(leaf, state)
         memo = state.memos.setdefault(spec.kind if spec.dtype is None else str(spec.dtype), {})
         return tree_map(leaf, value, memo)
@@ -382,7 +391,7 @@ class Engine:
         spec = self._annotation_specs()[1]
         if spec is None:
             return result
-        state = _Call()
+        state = _Call(arguments=False)
         device, move, _ = self._torch_target(instance)
         state.torch_leaf = torch_leaf(device, move, None, None, None)
         state.numpy_leaf = self._numpy_out
