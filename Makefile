@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch
 NUMPY_SPEC ?= numpy
+PYTEST_ARGS ?=
 PIP = $(VENV)/bin/python -m pip --disable-pip-version-check -q
 RUN = $(VENV)/bin/python
 
@@ -14,7 +15,7 @@ demo: $(VENV)/.base
 	$(RUN) -m toolkit demo
 
 test: $(VENV)/.test
-	$(RUN) -m pytest
+	$(RUN) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.lint
 	$(RUN) -m ruff check toolkit tests docs

@@ -618,3 +618,77 @@ def test_decorating_a_partial_and_a_callable_object():
 
     f = torch_in_numpy_out(functools.partial(Scale(), factor=2))
     assert f(np.ones(1)).tolist() == [2.0]
+
+
+def test_generator_throw_and_close_reach_the_body():
+    events = []
+
+    @torch_in_numpy_out(no_grad=True)
+    def gen(x):
+        try:
+            while True:
+                try:
+                    yield x * torch.is_grad_enabled()
+                except ValueError as exc:
+                    events.append(f"caught {exc}")
+        finally:
+            events.append("closed")
+
+    it = gen(np.ones(1))
+    assert next(it).tolist() == [0.0]  # no_grad held while the body ran
+    assert torch.is_grad_enabled()  # and released between steps
+    assert it.throw(ValueError("x")).tolist() == [0.0]
+    it.close()
+    assert events == ["caught x", "closed"]
+
+
+def test_async_generator_athrow_and_aclose():
+    events = []
+
+    @numpy_in_torch_out
+    async def agen(x):
+        try:
+            while True:
+                try:
+                    yield x
+                except KeyError:
+                    events.append("caught")
+        finally:
+            events.append("closed")
+
+    async def drive():
+        it = agen(torch.zeros(1))
+        first = await it.__anext__()
+        again = await it.athrow(KeyError("k"))
+        await it.aclose()
+        return first, again
+
+    first, again = asyncio.run(drive())
+    assert isinstance(first, torch.Tensor) and isinstance(again, torch.Tensor)
+    assert events == ["caught", "closed"]
+
+
+def test_async_no_grad_with_an_exception_thrown_in():
+    @torch_in_numpy_out(no_grad=True)
+    async def f(x):
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return x * torch.is_grad_enabled()
+
+    async def main():
+        task = asyncio.ensure_future(f(np.ones(1)))
+        await asyncio.sleep(0)
+        task.cancel()
+        return await task
+
+    assert asyncio.run(main()).tolist() == [0.0]
+
+
+def test_copy_of_a_decorated_function_stays_decorated():
+    import copy
+
+    f, seen = recorder(torch_in_numpy_out)
+    for clone in (copy.copy(f), copy.deepcopy(f)):
+        assert isinstance(clone(np.ones(1)), np.ndarray)
+    assert seen == [[torch.Tensor], [torch.Tensor]]

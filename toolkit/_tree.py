@@ -20,7 +20,7 @@ from typing import Any
 
 from ._errors import CycleError, push_key
 
-__all__ = ["tree_map", "is_container", "iter_leaves"]
+__all__ = ["tree_map"]
 
 Leaf = Callable[[Any], Any]
 
@@ -60,11 +60,6 @@ def _kind(cls: type) -> int:
             kind = _LEAF
         _KINDS[cls] = kind
     return kind
-
-
-def is_container(obj: Any) -> bool:
-    """Whether :func:`tree_map` walks into ``obj`` rather than treating it as a leaf."""
-    return _kind(type(obj)) not in (_LEAF, _ATOM)
 
 
 def tree_map(leaf: Leaf, obj: Any, memo: dict[int, Any] | None = None) -> Any:
@@ -168,23 +163,3 @@ def _item(leaf: Leaf, obj: Any, memo: dict[int, Any]) -> Any:
             done = memo[key] = leaf(obj)
         return done
     return _walk(leaf, obj, kind, memo)
-
-
-def iter_leaves(obj: Any, _seen: set[int] | None = None) -> Any:
-    """Yield the leaves of ``obj`` in walking order, each object once."""
-    kind = _kind(type(obj))
-    if kind == _LEAF or kind == _ATOM:
-        yield obj
-        return
-    seen = set() if _seen is None else _seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if kind in (_LIST, _TUPLE, _NAMEDTUPLE):
-        children: Any = obj
-    elif kind in (_DICT, _MAPPING):
-        children = obj.values()
-    else:
-        children = [getattr(obj, f.name) for f in dataclasses.fields(obj)]
-    for child in children:
-        yield from iter_leaves(child, seen)
