@@ -692,3 +692,15 @@ def test_copy_of_a_decorated_function_stays_decorated():
     for clone in (copy.copy(f), copy.deepcopy(f)):
         assert isinstance(clone(np.ones(1)), np.ndarray)
     assert seen == [[torch.Tensor], [torch.Tensor]]
+
+
+@pytest.mark.parametrize("arg", ["bare", "nested"])
+def test_gradient_warning_points_at_the_callers_line(arg):
+    @numpy_inside
+    def legacy(x):
+        return x
+
+    w = torch.ones(1, requires_grad=True)
+    with pytest.warns(GradientDetachedWarning) as record:
+        legacy(w if arg == "bare" else {"k": [w]})
+    assert record[0].filename == __file__

@@ -9,6 +9,8 @@ run again, this time keeping track of names, to say which argument failed.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import wrapt
 
 from ._defaults import CPU, _modes_active, current_float_dtype, target_device, torch_default_device
 from ._defaults import _device as _device_var
@@ -209,7 +212,7 @@ class Engine:
             f"{self.qualname}() received a tensor that requires grad; its NumPy body gets a "
             "detached copy, so no gradient flows through this call",
             GradientDetachedWarning,
-            stacklevel=5,
+            stacklevel=_caller_level(),
         )
 
     # -- the call --------------------------------------------------------------
@@ -408,6 +411,20 @@ class Engine:
             return tree_map(torch_leaf(device, True, None, fdt, None), result)
         np_fdt = state.numpy_float if restore else None
         return tree_map(numpy_leaf(None, np_fdt, None), result)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__))
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the user's call, past our frames and wrapt's."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) in (_PACKAGE_DIR, _WRAPT_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _convert(leaf: Callable[[Any], Any], value: Any, memo: dict[int, Any]) -> Any:
