@@ -106,12 +106,11 @@ def test_validated_on_the_with_line():
 
 def test_auto_prefers_cuda_with_local_rank(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setenv("LOCAL_RANK", "2")
-    assert default_device("auto").device == torch.device("cuda", 2)
+    with default_device("auto"):
+        assert get_default_device() == torch.device("cuda", 2)
     monkeypatch.delenv("LOCAL_RANK")
-    assert default_device("auto").device == torch.device("cuda", 0)
+    assert default_device("auto").device == torch.device("cuda")  # the current CUDA device
 
 
 def test_auto_falls_back_to_mps_then_cpu(monkeypatch):

@@ -97,7 +97,7 @@ def auto_device() -> torch.device:
     """The best device present: CUDA (``cuda:$LOCAL_RANK`` under torchrun), then MPS, then CPU."""
     if torch.cuda.is_available():
         rank = os.environ.get("LOCAL_RANK")
-        return torch.device("cuda", int(rank) if rank else torch.cuda.current_device())
+        return torch.device("cuda", int(rank)) if rank else torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
