@@ -220,3 +220,14 @@ def test_one_instance_shared_by_threads_and_tasks():
 
     assert set(asyncio.run(main())) == {CPU}
     assert get_default_device() == CPU
+
+
+def test_device_presence_is_checked_each_time(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.cuda, "is_available", lambda: True)
+        patched.setattr(torch.cuda, "device_count", lambda: 2)
+        default_device("cuda:1")  # accepted while CUDA seems present
+    with pytest.raises(DeviceError):
+        default_device("cuda:1")  # and refused once it is not: no stale answer

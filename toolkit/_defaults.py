@@ -121,7 +121,6 @@ def parse_device(device: DeviceLike) -> torch.device:
     return dev
 
 
-@functools.lru_cache(maxsize=64)
 def _check_present(dev: torch.device, given: Any) -> None:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
