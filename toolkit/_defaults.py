@@ -43,10 +43,7 @@ _modes_active: Callable[[], bool] = getattr(torch._C, "_is_torch_function_mode_e
 
 def torch_default_device() -> torch.device:
     """``torch.get_default_device()``, cheaply when no torch function mode is active."""
-    if not _modes_active():
-        return CPU
-    get = getattr(torch, "get_default_device", None)
-    return get() if get is not None else torch.empty(0).device
+    return torch.get_default_device() if _modes_active() else CPU
 
 
 def target_device() -> tuple[torch.device, bool]:

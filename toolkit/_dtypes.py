@@ -50,8 +50,6 @@ if hasattr(torch, "complex32"):
 for _t, _up in UPCASTS.items():
     TORCH_TO_NUMPY[_t] = TORCH_TO_NUMPY[_up]
 
-#: Real floating dtypes on each side (what ``float_dtype`` casts).
-TORCH_FLOATS = frozenset(t for t in TORCH_TO_NUMPY if t.is_floating_point)
 
 _QUANTIZED_HINT = "call .dequantize() first"
 _SUBBYTE_HINT = "cast it with .to(torch.uint8) (or unpack it) first"

@@ -3,7 +3,7 @@
 One :class:`Engine` is built when a decorator is applied; it holds every
 decision that does not depend on the call. Its :meth:`Engine.call` is what
 wrapt invokes. The fast path converts arguments positionally with the leaf
-converters of ``_convert``; only when a conversion fails does the slow path
+converters of ``_leaves``; only when a conversion fails does the slow path
 run again, this time keeping track of names, to say which argument failed.
 """
 
@@ -248,9 +248,8 @@ class Engine:
             and _float_var.get() is None
             and not _modes_active()
         ):
-            leaf = self._plain_torch
             new_args = []
-            memo: dict[int, Any] | None = None
+            memo: dict[int, Any] = {}
             try:
                 for a in args:
                     if type(a) is _ndarray and a.flags.writeable:
@@ -259,13 +258,7 @@ class Engine:
                             continue
                         except (TypeError, ValueError):
                             pass
-                    kind = _KINDS.get(type(a))
-                    if kind == _LEAF or kind == _ATOM:
-                        new_args.append(leaf(a))
-                    else:
-                        if memo is None:
-                            memo = {}
-                        new_args.append(tree_map(leaf, a, memo))
+                    new_args.append(_convert(self._plain_torch, a, memo))
             except Exception:
                 self._convert_slow(instance, args, kwargs)  # raises, naming the argument
                 raise
