@@ -119,7 +119,7 @@ def test_metric_returns_numpy_scalar():
         (numpy_inside, {"no_grad": True}),
         (torch_in_numpy_out, {"restore_dtype": False}),
         (autoconvert, {"restore_dtype": True}),
-        (torch_inside, {"colour": "blue"}),
+        (numpy_in_numpy_out, {"compile": True}),
     ],
 )
 def test_options_that_mean_nothing_are_refused_when_applied(decorator, option):
@@ -537,7 +537,9 @@ def test_metadata_is_kept():
     assert deco.__qualname__ == score.__qualname__
     assert deco.__wrapped__ is score
     assert inspect.signature(deco) == inspect.signature(score)
-    assert callable(deco) and isinstance(deco, type(score))
+    # The proxy names its own class: tools that see a plain function reach past it for
+    # __code__ and drop the decoration (cloudpickle, torch.compile).
+    assert callable(deco) and not isinstance(deco, type(score))
 
 
 # -- errors ------------------------------------------------------------------------------------

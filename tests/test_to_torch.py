@@ -317,11 +317,25 @@ def test_dlpack_objects_convert_without_copy():
     assert t.data_ptr() == source.data_ptr()
 
 
-def test_dlpack_object_with_negative_strides_is_copied_by_its_library():
-    fake = DLPackOnly(torch.arange(4.0))
-    fake.strides = (-1,)
-    t = to_torch(fake)
-    assert t.tolist() == [0.0, 1.0, 2.0, 3.0] and t.data_ptr() != fake._t.data_ptr()
+class NumpyDLPack:
+    """A CPU producer that offers only DLPack, over NumPy memory (no NumPy view of its own)."""
+
+    def __init__(self, array):
+        self._a = array
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._a.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+def test_cpu_dlpack_object_with_negative_strides_is_copied_not_crashed():
+    base = np.arange(4.0)
+    t = to_torch(NumpyDLPack(base[::-1]))
+    assert t.tolist() == [3.0, 2.0, 1.0, 0.0]
+    t[0] = 9.0
+    assert base.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_numpy_arrays_never_use_dlpack(monkeypatch):

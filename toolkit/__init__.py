@@ -1,5 +1,6 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
+from . import _calls, _convert, _dynamo, _leaves, _tree, _wrapper
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -13,14 +14,19 @@ from ._decorators import (
 from ._defaults import default_device, default_float_dtype, get_default_device, get_default_float_dtype
 from ._dtypes import numpy_dtype, torch_dtype
 from ._errors import (
+    CompileFallbackWarning,
     ConversionError,
     CopyError,
     CycleError,
     DeviceError,
     GradientDetachedWarning,
+    ScopeError,
     ToolkitError,
 )
+from ._trace import Log, Record, trace
 from ._version import __version__
+
+_dynamo.skip_frames(_calls, _convert, _leaves, _tree, _wrapper)  # conversions stay eager under torch.compile
 
 __all__ = [
     "__version__",
@@ -39,10 +45,15 @@ __all__ = [
     "default_float_dtype",
     "get_default_device",
     "get_default_float_dtype",
+    "trace",
+    "Log",
+    "Record",
     "ToolkitError",
     "ConversionError",
     "CopyError",
     "CycleError",
     "DeviceError",
+    "ScopeError",
     "GradientDetachedWarning",
+    "CompileFallbackWarning",
 ]

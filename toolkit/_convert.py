@@ -4,35 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from ._defaults import DeviceLike, current_float_dtype, parse_device, parse_float_dtype, target_device
-from ._dtypes import DTypeLike, numpy_dtype, torch_dtype
+from ._defaults import DeviceLike, parse_torch_options, torch_target
+from ._dtypes import DTypeLike, numpy_dtype
 from ._errors import with_path
 from ._leaves import numpy_leaf, torch_leaf
-from ._tree import tree_map
+from ._trace import recorder
+from ._tree import walk
 
-__all__ = ["to_torch", "to_numpy", "resolve_torch_options"]
-
-
-def resolve_torch_options(
-    device: DeviceLike | None, dtype: DTypeLike | None, float_dtype: DTypeLike | None, where: str
-) -> tuple[torch.device | None, torch.dtype | None, torch.dtype | None]:
-    """Check and normalise the options of a conversion to torch."""
-    if dtype is not None and float_dtype is not None:
-        raise TypeError(f"{where} takes dtype or float_dtype, not both")
-    try:
-        dev = parse_device(device) if device is not None else None
-        dt = torch_dtype(dtype) if dtype is not None else None
-        fdt = parse_float_dtype(float_dtype) if float_dtype is not None else None
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{where}: {exc}") from exc
-    return dev, dt, fdt
+__all__ = ["to_torch", "to_numpy"]
 
 
 def _check_copy(copy: object, where: str) -> None:
     if copy is not None and copy is not True and copy is not False:
         raise TypeError(f"{where}: copy must be None, True or False, got {copy!r}")
+
+
+def _convert(leaf: Any, data: Any, function: str, copy: bool | None) -> Any:
+    """Walk ``data`` with ``leaf``, noting each conversion where a trace is active."""
+    rec = recorder(function, copy)
+    try:
+        if rec is None:
+            return walk(leaf, data, {})
+        out = walk(rec.wrap(leaf), data, {})
+    except Exception as exc:
+        raise with_path(exc, f"{function} argument 'data'") from exc
+    rec.file(out, "argument 'data'")
+    return out
 
 
 def to_torch(
@@ -46,8 +43,9 @@ def to_torch(
     """``data`` with every array leaf turned into a ``torch.Tensor``.
 
     Containers (lists, tuples, namedtuples, dicts and other mappings,
-    dataclasses) are rebuilt with their own types; Python scalars, strings
-    and other objects pass through.
+    dataclasses) are rebuilt as new objects of their own types; Python
+    scalars, strings and other objects pass through. The caller's objects
+    are never written to.
 
     Args:
         data: an array, tensor, NumPy scalar, array-like, or a container of them.
@@ -75,25 +73,17 @@ def to_torch(
     >>> t
     tensor([0., 1., 2.], dtype=torch.float64)
     >>> t[0] = 7.0; a[0]   # the same memory
-    7.0
+    np.float64(7.0)
     >>> to_torch({"x": a, "n": 3}, dtype="float32")
     {'x': tensor([7., 1., 2.]), 'n': 3}
 
     .. versionadded:: 0.1
     """
     _check_copy(copy, "to_torch()")
-    dev, dt, fdt = resolve_torch_options(device, dtype, float_dtype, "to_torch()")
-    if dev is not None:
-        move = True
-    else:
-        dev, move = target_device()
-    if fdt is None and dt is None:
-        fdt = current_float_dtype()
-    leaf = torch_leaf(dev, move, dt, fdt, copy)
-    try:
-        return tree_map(leaf, data)
-    except Exception as exc:
-        raise with_path(exc, "to_torch() argument 'data'") from exc
+    dev, dt, fdt = parse_torch_options(device, dtype, float_dtype, "to_torch()")
+    target, move, float_target = torch_target(dev, None, fdt)
+    leaf = torch_leaf(target, move, dt, None if dt is not None else float_target, copy)
+    return _convert(leaf, data, "to_torch()", copy)
 
 
 def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = None) -> Any:
@@ -112,15 +102,15 @@ def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = N
             memory, ``False`` raises :class:`CopyError` where a copy is needed.
 
     Raises:
-        ConversionError: a quantized or meta tensor, or a dtype NumPy lacks
-            (sub-byte and bit types).
+        ConversionError: a quantized, meta or nested tensor, or a dtype NumPy
+            lacks (sub-byte and bit types).
         CopyError: ``copy=False`` and a copy cannot be avoided.
         CycleError: a container holds itself.
 
     >>> import torch
     >>> x = torch.ones(2, requires_grad=True)
     >>> to_numpy({"pred": x * 2, "loss": x.sum()})
-    {'pred': array([2., 2.], dtype=float32), 'loss': 2.0}
+    {'pred': array([2., 2.], dtype=float32), 'loss': np.float32(2.0)}
     >>> to_numpy(torch.ones(2, dtype=torch.bfloat16))
     array([1., 1.], dtype=float32)
 
@@ -131,8 +121,4 @@ def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = N
         dt = numpy_dtype(dtype) if dtype is not None else None
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"to_numpy(): {exc}") from exc
-    leaf = numpy_leaf(dt, None, copy)
-    try:
-        return tree_map(leaf, data)
-    except Exception as exc:
-        raise with_path(exc, "to_numpy() argument 'data'") from exc
+    return _convert(numpy_leaf(dt, None, copy), data, "to_numpy()", copy)

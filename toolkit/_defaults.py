@@ -1,62 +1,84 @@
-"""Where converted tensors land and which float dtype they take.
+"""Where converted tensors land and which float dtype they take: the state and the precedence.
 
-The state lives in two ``ContextVar``s, so every thread and every asyncio
-task has its own; :class:`default_device` and :class:`default_float_dtype`
-set them for a scope, as context managers or as decorators.
+The state lives in two ``ContextVar``s, set for a scope by
+:class:`default_device` and :class:`default_float_dtype`. The precedence
+of every conversion to torch is written here once, in :func:`torch_target`.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
 from ._dtypes import DTypeLike, torch_dtype
 from ._errors import DeviceError
+from ._scope import Scope
 
 __all__ = [
+    "CPU",
+    "DeviceLike",
+    "current_device",
+    "current_float_dtype",
     "default_device",
     "default_float_dtype",
     "get_default_device",
     "get_default_float_dtype",
-    "DeviceLike",
+    "parse_device",
+    "parse_float_dtype",
+    "parse_torch_options",
+    "torch_default_device",
+    "torch_target",
 ]
 
 DeviceLike = torch.device | str | int
-F = TypeVar("F", bound=Callable[..., Any])
 
 CPU = torch.device("cpu")
 _device: ContextVar[torch.device | None] = ContextVar("toolkit_default_device", default=None)
 _float_dtype: ContextVar[torch.dtype | None] = ContextVar("toolkit_default_float_dtype", default=None)
+current_device = _device.get  # the innermost default_device's device, or None
+current_float_dtype = _float_dtype.get  # the innermost default_float_dtype's dtype, or None
 
 # torch.get_default_device() costs about 2.4 us. Its answer differs from the
 # CPU only while a torch function mode is active (set_default_device and
 # `with torch.device(...)` both install one), and asking whether any mode is
-# active costs about 30 ns. Fall back to the full lookup only then.
-_modes_active: Callable[[], bool] = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
+# active costs about 0.1 us. Fall back to the full lookup only then.
+modes_active: Callable[[], bool] = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 
 
 def torch_default_device() -> torch.device:
     """``torch.get_default_device()``, cheaply when no torch function mode is active."""
-    return torch.get_default_device() if _modes_active() else CPU
+    return torch.get_default_device() if modes_active() else CPU
 
 
-def target_device() -> tuple[torch.device, bool]:
-    """The device conversions to torch use now, and whether it was asked for.
+def torch_target(
+    option: torch.device | None = None,
+    module_device: torch.device | None = None,
+    option_float: torch.dtype | None = None,
+    module_float: torch.dtype | None = None,
+) -> tuple[torch.device, bool, torch.dtype | None]:
+    """Device, whether tensors move there, and float dtype, for tensors made now.
 
-    ``True`` means a ``default_device`` context chose it, so tensors move
-    there too; ``False`` means it is torch's own default, which places NumPy
-    data but leaves tensors where they are.
+    Device: the explicit option > the module's device > the innermost
+    ``default_device`` > torch's own default. The first three *ask* for a
+    device, so tensors move there too; torch's default only places NumPy
+    data. Float dtype: the option > the module's > the innermost
+    ``default_float_dtype`` > none.
     """
-    dev = _device.get()
-    if dev is not None:
-        return dev, True
-    return torch_default_device(), False
+    if option is not None:
+        device, move = option, True
+    elif module_device is not None:
+        device, move = module_device, True
+    else:
+        scoped = _device.get()
+        device, move = (scoped, True) if scoped is not None else (torch_default_device(), False)
+    if option_float is not None:
+        return device, move, option_float
+    return device, move, module_float if module_float is not None else _float_dtype.get()
 
 
 def get_default_device() -> torch.device:
@@ -73,7 +95,7 @@ def get_default_device() -> torch.device:
 
     .. versionadded:: 0.1
     """
-    return target_device()[0]
+    return torch_target()[0]
 
 
 def get_default_float_dtype() -> torch.dtype | None:
@@ -111,11 +133,16 @@ def parse_device(device: DeviceLike) -> torch.device:
         try:
             dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
         except (RuntimeError, ValueError) as exc:
-            raise DeviceError(f"invalid device {device!r}: {exc}") from exc
+            raise DeviceError(f"invalid device {device!r}: {_first_line(exc)}") from exc
     else:
         raise TypeError(f"expected a device (torch.device, str, int or 'auto'), got {device!r}")
     _check_present(dev, device)
     return dev
+
+
+def _first_line(exc: BaseException) -> str:
+    """torch's device errors can run to pages of dispatcher tables; the first line says it."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _check_present(dev: torch.device, given: Any) -> None:
@@ -133,7 +160,7 @@ def _check_present(dev: torch.device, given: Any) -> None:
         try:
             torch.empty(0, device=dev)
         except Exception as exc:
-            raise DeviceError(f"device {given!r} is not usable on this machine: {exc}") from exc
+            raise DeviceError(f"device {given!r} is not usable on this machine: {_first_line(exc)}") from None
 
 
 def parse_float_dtype(dtype: DTypeLike) -> torch.dtype:
@@ -144,61 +171,33 @@ def parse_float_dtype(dtype: DTypeLike) -> torch.dtype:
     return dt
 
 
-class _Scope:
-    """A context manager that is also a decorator, over one ``ContextVar``.
-
-    What ``__exit__`` must undo is kept in a ``ContextVar`` of the instance's
-    own, so one instance can be entered by many threads and asyncio tasks at
-    once (``CUDA = default_device("cuda")`` at module level, say): each
-    context unwinds its own entries.
-    """
-
-    _var: ContextVar[Any]
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-        self._undo: ContextVar[tuple[Any, ...]] = ContextVar(f"{type(self).__name__}_undo", default=())
-
-    def _push(self, item: Any) -> None:
-        self._undo.set((*self._undo.get(), item))
-
-    def _pop(self) -> Any:
-        stack = self._undo.get()
-        self._undo.set(stack[:-1])
-        return stack[-1]
-
-    def __enter__(self) -> Any:
-        self._push(self._var.set(self._value))
-        return self._value
-
-    def __exit__(self, *exc: object) -> None:
-        self._var.reset(self._pop())
-
-    def __call__(self, func: F) -> F:
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with self:
-                    return await func(*args, **kwargs)
-
-            return run_async  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return func(*args, **kwargs)
-
-        return run  # type: ignore[return-value]
+def parse_torch_options(
+    device: DeviceLike | None, dtype: DTypeLike | None, float_dtype: DTypeLike | None, where: str
+) -> tuple[torch.device | None, torch.dtype | None, torch.dtype | None]:
+    """Check and normalise the ``device``, ``dtype`` and ``float_dtype`` of a conversion to torch."""
+    if dtype is not None and float_dtype is not None:
+        raise TypeError(f"{where} takes dtype or float_dtype, not both")
+    try:
+        dev = parse_device(device) if device is not None else None
+        dt = torch_dtype(dtype) if dtype is not None else None
+        fdt = parse_float_dtype(float_dtype) if float_dtype is not None else None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
+    return dev, dt, fdt
 
 
-class default_device(_Scope):
+class default_device(Scope):
     """Set where conversions to torch place their tensors, for a scope.
+
+    A context manager and a decorator (on functions, ``async def``
+    functions, and sync and async generator functions, where it holds while
+    the body runs and not in the caller between yields).
 
     Args:
         device: a ``torch.device``, a name (``"cuda:1"``, ``"meta"``), a CUDA
-            index, or ``"auto"``: CUDA (``cuda:$LOCAL_RANK`` when that
-            variable is set, as under torchrun), then MPS, then the CPU.
+            index, or ``"auto"``: CUDA if present (``cuda:$LOCAL_RANK`` when
+            that variable is set, as under torchrun, else the current CUDA
+            device), then MPS, then the CPU.
         factories: also make torch factory functions (``torch.zeros``)
             allocate there, as ``with torch.device(...)`` does. That part is
             per thread, not per asyncio task.
@@ -206,6 +205,8 @@ class default_device(_Scope):
     Raises:
         DeviceError: on the ``with`` line, for a malformed device or one this
             machine lacks (``"cuda"`` without CUDA).
+        ScopeError: when the scope is left out of order, or from another
+            thread or task than the one that entered it.
 
     >>> import numpy as np
     >>> from toolkit import to_torch
@@ -219,31 +220,30 @@ class default_device(_Scope):
     _var = _device
 
     def __init__(self, device: DeviceLike, *, factories: bool = False) -> None:
+        if not isinstance(factories, bool):
+            raise TypeError(f"default_device(): factories must be True or False, got {factories!r}")
         super().__init__(parse_device(device))
+        self._given = device
         self.factories = factories
 
     @property
     def device(self) -> torch.device:
-        """The device this scope sets."""
+        """The device this scope sets (for ``"auto"``, the one it picked)."""
         return self._value  # type: ignore[no-any-return]
 
-    def __enter__(self) -> torch.device:
-        value = super().__enter__()
-        if self.factories:
-            mode = torch.device(value)
-            mode.__enter__()
-            self._push(mode)
-        return value  # type: ignore[no-any-return]
+    def _on_enter(self) -> Any:
+        if not self.factories:
+            return None
+        mode = torch.device(self._value)
+        mode.__enter__()
+        return mode
 
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.factories:
-                self._pop().__exit__(*exc)
-        finally:
-            super().__exit__(*exc)
+    def _on_exit(self, extra: Any, exc: tuple[Any, ...]) -> None:
+        if extra is not None:
+            extra.__exit__(*exc)
 
-    def __call__(self, func: F) -> F:
-        if self.factories and inspect.iscoroutinefunction(func):
+    def __call__(self, func: Any) -> Any:
+        if self.factories and (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
             raise TypeError(
                 "default_device(factories=True) cannot decorate an async function: "
                 "torch's factory default is per thread, not per asyncio task"
@@ -251,15 +251,17 @@ class default_device(_Scope):
         return super().__call__(func)
 
     def __repr__(self) -> str:
+        given = self._given if isinstance(self._given, (str, int)) else str(self._value)
         extra = ", factories=True" if self.factories else ""
-        return f"default_device({str(self._value)!r}{extra})"
+        return f"default_device({given!r}{extra})"
 
 
-class default_float_dtype(_Scope):
+class default_float_dtype(Scope):
     """Set the float dtype that conversions to torch cast real floating arrays to.
 
     Under ``default_float_dtype("float32")`` NumPy's float64 arrays arrive as
     float32 tensors; integers, booleans and complex values keep their dtype.
+    Scoped, and usable as a decorator, as :class:`default_device` is.
 
     >>> import numpy as np
     >>> from toolkit import to_torch
@@ -282,6 +284,3 @@ class default_float_dtype(_Scope):
 
     def __repr__(self) -> str:
         return f"default_float_dtype({str(self._value).removeprefix('torch.')!r})"
-
-
-current_float_dtype = _float_dtype.get

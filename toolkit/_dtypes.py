@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._errors import suggest
+
 __all__ = ["torch_dtype", "numpy_dtype", "DTypeLike", "dtype_table"]
 
 DTypeLike = torch.dtype | np.dtype[Any] | type | str
@@ -67,6 +69,8 @@ _AMBIGUOUS = {
 _TORCH_NAMES = {
     str(d).removeprefix("torch."): d for d in (getattr(torch, n) for n in dir(torch)) if isinstance(d, torch.dtype)
 }
+# Names NumPy knows besides torch's, for "did you mean" on a typo.
+_NUMPY_NAMES = sorted({np.dtype(c).name for c in np.typecodes["All"]} - {"object", "void"})
 
 
 def parse_dtype(x: Any) -> torch.dtype | np.dtype[Any]:
@@ -86,7 +90,7 @@ def parse_dtype(x: Any) -> torch.dtype | np.dtype[Any]:
         if name in _TORCH_NAMES:
             return _TORCH_NAMES[name]
         if x.startswith("torch."):
-            raise ValueError(f"unknown torch dtype {x!r}")
+            raise ValueError(f"unknown torch dtype {x!r}{suggest(name, _TORCH_NAMES)}")
     elif isinstance(x, np.dtype):
         return x
     elif not (isinstance(x, type) or hasattr(x, "dtype")):
@@ -95,7 +99,7 @@ def parse_dtype(x: Any) -> torch.dtype | np.dtype[Any]:
         parsed: np.dtype[Any] = np.dtype(x)
     except TypeError as exc:
         if isinstance(x, str):
-            raise ValueError(f"unknown dtype {x!r}") from exc
+            raise ValueError(f"unknown dtype {x!r}{suggest(x, [*_TORCH_NAMES, *_NUMPY_NAMES])}") from exc
         raise TypeError(f"expected a dtype, got {x!r}") from exc
     return parsed
 
@@ -107,8 +111,7 @@ def describe(dt: np.dtype[Any]) -> str:
 
 def refusal(dt: np.dtype[Any]) -> str | None:
     """Why a NumPy dtype has no torch counterpart, or ``None`` if it has one."""
-    native = dt.newbyteorder("=") if dt.byteorder not in "=|" else dt
-    if native in NUMPY_TO_TORCH:
+    if torch_of(dt) is not None:
         return None
     if dt.kind == "f" or dt.kind == "c":
         return f"{dt.name} is wider than 64 bits per real number, and torch has no such dtype"
@@ -119,12 +122,34 @@ def refusal(dt: np.dtype[Any]) -> str | None:
     return "torch has no such dtype"
 
 
-def torch_of(dt: np.dtype[Any]) -> torch.dtype:
-    """The torch dtype a NumPy array of dtype ``dt`` becomes (``KeyError`` if none)."""
+def torch_of(dt: np.dtype[Any]) -> torch.dtype | None:
+    """The torch dtype a NumPy array of dtype ``dt`` becomes, or ``None``.
+
+    A dtype equal to a supported one maps like it whatever its character
+    code or byte order (``np.dtype("Q")`` is ``uint64`` on Linux); the
+    ``ml_dtypes`` types that JAX uses (``bfloat16``, ``float8_*``) map to
+    torch's dtypes of the same name.
+    """
+    found = NUMPY_TO_TORCH.get(dt)
+    if found is None:
+        canonical = canonical_of(dt)
+        if canonical is not None:
+            found = NUMPY_TO_TORCH.get(canonical)
+        elif dt.kind == "V" and dt.fields is None and dt.name in _TORCH_NAMES:
+            named = _TORCH_NAMES[dt.name]
+            if named.itemsize == dt.itemsize:
+                found = named
+    return found
+
+
+def canonical_of(dt: np.dtype[Any]) -> np.dtype[Any] | None:
+    """The native-order NumPy dtype equal to ``dt`` that ``torch.from_numpy`` accepts, if any."""
+    if dt.kind not in "biufc":
+        return None
     try:
-        return NUMPY_TO_TORCH[dt]
-    except KeyError:
-        return NUMPY_TO_TORCH[dt.newbyteorder("=")]
+        return np.dtype(f"{dt.kind}{dt.itemsize}")
+    except TypeError:  # no such size (a 16-byte integer)
+        return None
 
 
 def torch_refusal(dt: torch.dtype) -> str | None:
@@ -156,10 +181,10 @@ def torch_dtype(x: DTypeLike) -> torch.dtype:
     dt = parse_dtype(x)
     if isinstance(dt, torch.dtype):
         return dt
-    why = refusal(dt)
-    if why is not None:
-        raise ValueError(f"torch_dtype(): NumPy dtype {describe(dt)} does not convert to torch: {why}")
-    return torch_of(dt)
+    found = torch_of(dt)
+    if found is None:
+        raise ValueError(f"torch_dtype(): NumPy dtype {describe(dt)} does not convert to torch: {refusal(dt)}")
+    return found
 
 
 def numpy_dtype(x: DTypeLike) -> np.dtype[Any]:
@@ -181,10 +206,10 @@ def numpy_dtype(x: DTypeLike) -> np.dtype[Any]:
     """
     dt = parse_dtype(x)
     if isinstance(dt, np.dtype):
-        why = refusal(dt)
-        if why is not None:
-            raise ValueError(f"numpy_dtype(): NumPy dtype {describe(dt)} is not supported: {why}")
-        dt = torch_of(dt)
+        found = torch_of(dt)
+        if found is None:
+            raise ValueError(f"numpy_dtype(): NumPy dtype {describe(dt)} is not supported: {refusal(dt)}")
+        dt = found
     why = torch_refusal(dt)
     if why is not None:
         raise ValueError(f"numpy_dtype(): {why}")

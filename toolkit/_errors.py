@@ -6,13 +6,21 @@ Every exception is also a built-in (``TypeError``, ``ValueError``,
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "ToolkitError",
     "ConversionError",
     "CopyError",
     "CycleError",
     "DeviceError",
+    "ScopeError",
     "GradientDetachedWarning",
+    "CompileFallbackWarning",
+    "push_key",
+    "with_path",
+    "suggest",
 ]
 
 
@@ -46,8 +54,20 @@ class DeviceError(ToolkitError, RuntimeError, ValueError):
     __module__ = "toolkit"
 
 
+class ScopeError(ToolkitError, RuntimeError):
+    """A scope was left out of order, or from another thread or task than the one that entered it."""
+
+    __module__ = "toolkit"
+
+
 class GradientDetachedWarning(UserWarning):
-    """A tensor that requires grad was detached to reach NumPy code."""
+    """A tensor that requires grad was detached (and copied) to reach NumPy code."""
+
+    __module__ = "toolkit"
+
+
+class CompileFallbackWarning(UserWarning):
+    """``numpy_inside(compile=True)`` could not trace a body and runs it as plain NumPy."""
 
     __module__ = "toolkit"
 
@@ -56,7 +76,9 @@ def push_key(exc: BaseException, piece: str) -> None:
     """Record one step of the path to the value that failed.
 
     Containers call this while the exception unwinds through them, so the
-    success path never pays for path bookkeeping.
+    success path never pays for path bookkeeping. :func:`with_path` takes
+    the steps off again, so an exception object raised a second time starts
+    with no path.
     """
     try:
         exc.__dict__.setdefault("_toolkit_path", []).append(piece)
@@ -71,7 +93,7 @@ def with_path(exc: Exception, where: str) -> Exception:
     :func:`push_key` follow it. The copy has the same type where that type
     can be built from a message, else it is a :class:`ConversionError`.
     """
-    pieces = exc.__dict__.get("_toolkit_path", ()) if hasattr(exc, "__dict__") else ()
+    pieces = exc.__dict__.pop("_toolkit_path", ()) if hasattr(exc, "__dict__") else ()
     message = f"{where}{''.join(reversed(pieces))}: {exc}"
     try:
         new = type(exc)(message)
@@ -80,3 +102,9 @@ def with_path(exc: Exception, where: str) -> Exception:
     if str(new) != message:  # a type that rewrites its message
         new = ConversionError(message)
     return new
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'float32'?"`` for a near miss, else ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -12,14 +12,16 @@ import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Params", "Spec", "spec_of", "resolve_hints"]
+from ._errors import suggest
+
+__all__ = ["NUMPY", "TORCH", "Params", "Spec", "Table", "resolve_hints", "spec_of"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def spec_of(annotation: Any) -> Spec | None:
     if origin is typing.Union or origin is types.UnionType:
         real = [a for a in args if a is not type(None)]
         return spec_of(real[0]) if len(real) == 1 else None
-    if origin in (list, list):
+    if origin is list:
         return _each(args[0]) if args else None
     if origin is dict:
         return _each(args[1]) if len(args) == 2 else None
@@ -153,69 +155,82 @@ def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
 
 
 class Params:
-    """The positional layout of a signature and which parameters convert."""
+    """The positional layout of a signature, for naming arguments in errors and the trace.
 
-    def __init__(
-        self,
-        func: Callable[..., Any],
-        qualname: str,
-        only: frozenset[str] | None,
-        exclude: frozenset[str] | None,
-    ) -> None:
+    A function without an introspectable signature (a C function such as
+    ``torch.softmax``) has no names: its arguments are named by position.
+    """
+
+    def __init__(self, func: Callable[..., Any], qualname: str) -> None:
         self.qualname = qualname
-        sig = inspect.signature(func)
-        params = list(sig.parameters.values())
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):  # no signature found
+            params = None
+        self.known = params is not None
         kinds = inspect.Parameter
+        params = params or []
         self.positional = [p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
         self.keyword_names = {p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
         self.var_args = next((p.name for p in params if p.kind is kinds.VAR_POSITIONAL), None)
         self.var_kwargs = next((p.name for p in params if p.kind is kinds.VAR_KEYWORD), None)
         self.names = {p.name for p in params}
-        self.only = only
-        self.exclude = exclude
-        self.selective = only is not None or exclude is not None
+        if not self.known:
+            self.var_args = self.var_kwargs = ""  # every argument is an extra one
 
     def check_names(self, option: str, names: frozenset[str], where: str) -> None:
         """Fail at decoration time for a name the function cannot receive."""
+        if not self.known:
+            raise TypeError(
+                f"{where}: {option}= needs parameter names, and {self.qualname}() has no signature "
+                "Python can read (a C function); decorate a Python function that calls it instead"
+            )
         if self.var_kwargs is not None:
             return
         unknown = sorted(names - self.names)
         if unknown:
+            hint = suggest(unknown[0], self.names)
             raise TypeError(
                 f"{where}: {option}= names {', '.join(map(repr, unknown))}, "
                 f"which {self.qualname}() has no parameter for; its parameters are "
-                f"{', '.join(map(repr, sorted(self.names)))}"
+                f"{', '.join(map(repr, sorted(self.names)))}{hint}"
             )
 
-    def wanted(self, name: str | None, key: str | None = None) -> bool:
-        """Whether the parameter ``name`` (or keyword ``key`` caught by ``**kwargs``) converts."""
-        if not self.selective:
-            return True
-        names = {name, key} - {None}
-        if self.only is not None:
-            return bool(names & self.only)
-        assert self.exclude is not None
-        return not names & self.exclude
-
-    def positional_name(self, index: int, offset: int) -> tuple[str | None, int | None]:
-        """The parameter that positional argument ``index`` fills, and its index in ``*args`` if there."""
-        at = index + offset
-        if at < len(self.positional):
-            return self.positional[at], None
-        return self.var_args, at - len(self.positional)
-
-    def keyword_name(self, key: str) -> tuple[str | None, str | None]:
-        """The parameter a keyword argument fills: its own, or ``**kwargs`` with the key."""
-        if key in self.keyword_names:
-            return key, None
-        return self.var_kwargs, key
+    def table(self, spec_for: Callable[[str | None, str | None], Spec | None], extra_keys: Iterable[str] = ()) -> Table:
+        """What each argument asks for, by position and by keyword, from ``spec_for(name, key)``."""
+        positional = tuple(spec_for(name, None) for name in self.positional)
+        var_args = spec_for(self.var_args, None) if self.var_args is not None else None
+        keywords = {name: spec_for(name, None) for name in self.keyword_names}
+        for key in extra_keys:  # keyword names that **kwargs catches, named by only=/exclude=
+            if key not in self.keyword_names:
+                keywords[key] = spec_for(self.var_kwargs, key)
+        var_kwargs = spec_for(self.var_kwargs, None) if self.var_kwargs is not None else None
+        return Table(positional, var_args, keywords, var_kwargs)
 
     def label(self, index: int | None, key: str | None, offset: int) -> str:
-        """How an error names an argument: ``'batch'``, ``'arrays'[1]`` or ``'extra'``."""
+        """How an error names an argument: ``'batch'``, ``'arrays'[1]``, ``'extra'`` or ``0``."""
         if key is not None:
             return repr(key)
         assert index is not None
-        name, rest = self.positional_name(index, offset)
-        if name is None:
-            return f"{index + offset}"
-        return repr(name) if rest is None else f"{name!r}[{rest}]"
+        at = index + offset
+        if at < len(self.positional):
+            return repr(self.positional[at])
+        if not self.var_args:
+            return str(at)
+        return f"{self.var_args!r}[{at - len(self.positional)}]"
+
+
+@dataclass(frozen=True)
+class Table:
+    """What each argument of a call converts to: by position, extra positionals, by keyword, other keywords."""
+
+    positional: tuple[Spec | None, ...]
+    var_args: Spec | None
+    keywords: dict[str, Spec | None]
+    var_kwargs: Spec | None
+
+    def at(self, index: int) -> Spec | None:
+        return self.positional[index] if index < len(self.positional) else self.var_args
+
+    def key(self, key: str) -> Spec | None:
+        return self.keywords.get(key, self.var_kwargs)

@@ -1,86 +1,32 @@
-"""Generators and coroutines: their values are converted as they come out.
+"""Driving generators and coroutines one step at a time.
 
-A decorated ``async def`` returns a coroutine whose result converts once
-awaited; a decorated generator yields converted values. With ``no_grad``,
-grad mode (which torch keeps per thread) is switched off only while the
-body runs, not across the awaits and yields in between, where other code
-runs on the same thread.
+Two things need it: a decorated generator converts each value it yields,
+and a scope or ``no_grad`` used on a generator function holds only while the
+body runs, not in the caller between yields (grad mode is per thread; other
+code runs on the same thread between steps). ``send``, ``throw`` and
+``close`` reach the inner generator as if the caller held it directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import types
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
-import torch
+__all__ = ["async_relay", "relay", "no_context"]
 
-if TYPE_CHECKING:
-    from ._engine import Engine, _Call
-
-__all__ = ["call_coroutine", "call_generator", "call_async_generator"]
-
-
-def call_coroutine(
-    engine: Engine, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """For ``async def``: the result is converted once it has been awaited."""
-    state, new_args, new_kwargs = engine.prepare(instance, args, kwargs)
-    return _await(engine, wrapped(*new_args, **new_kwargs), instance, state)
-
-
-async def _await(engine: Engine, coro: Any, instance: Any, state: _Call | None) -> Any:
-    if engine.opts.no_grad:  # grad mode is per thread: hold it only while the body runs
-        result = await _relay(coro, torch.no_grad, None)
-    else:
-        result = await coro
-    return engine.finish(result, instance, state, "return value")
-
-
-def call_generator(
-    engine: Engine, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """For a generator function: each yielded value is converted."""
-    state, new_args, new_kwargs = engine.prepare(instance, args, kwargs)
-    grad = torch.no_grad if engine.opts.no_grad else contextlib.nullcontext
-    return _relay(wrapped(*new_args, **new_kwargs), grad, lambda v: engine.finish(v, instance, state, "yielded value"))
-
-
-def call_async_generator(
-    engine: Engine, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """For an async generator function: each yielded value is converted."""
-    state, new_args, new_kwargs = engine.prepare(instance, args, kwargs)
-    return _async_relay(engine, wrapped(*new_args, **new_kwargs), instance, state)
-
-
-async def _async_relay(engine: Engine, agen: Any, instance: Any, state: _Call | None) -> Any:
-    method, arg = agen.asend, None
-    while True:
-        try:
-            step = method(arg)
-            item = await (_relay(step, torch.no_grad, None) if engine.opts.no_grad else step)
-        except StopAsyncIteration:
-            return
-        value = engine.finish(item, instance, state, "yielded value")
-        try:
-            arg = yield value
-            method = agen.asend
-        except GeneratorExit:
-            await agen.aclose()
-            raise
-        except BaseException as exc:
-            method, arg = agen.athrow, exc
+Context = Callable[[], AbstractContextManager[Any]]
+no_context: Context = contextlib.nullcontext
 
 
 @types.coroutine
-def _relay(inner: Any, context: Callable[[], Any], convert: Callable[[Any], Any] | None) -> Any:
-    """Drive a generator or coroutine, entering ``context`` around each of its steps.
+def relay(inner: Any, context: Context, convert: Callable[[Any], Any] | None) -> Any:
+    """Drive a generator or coroutine, entering ``context()`` around each of its steps.
 
-    Values it yields are passed through ``convert`` (a coroutine's futures
-    pass untouched, with ``convert=None``); ``send``, ``throw`` and ``close``
-    reach it as if the caller held it directly.
+    Values it yields pass through ``convert`` (a coroutine's futures pass
+    untouched, with ``convert=None``); what it returns is returned.
     """
     method, arg = inner.send, None
     while True:
@@ -98,3 +44,22 @@ def _relay(inner: Any, context: Callable[[], Any], convert: Callable[[Any], Any]
             raise
         except BaseException as exc:
             method, arg = inner.throw, exc
+
+
+async def async_relay(agen: Any, context: Context, convert: Callable[[Any], Any] | None) -> AsyncIterator[Any]:
+    """The same for an async generator: each of its steps runs inside ``context()``."""
+    method, arg = agen.asend, None
+    while True:
+        try:
+            item = await relay(method(arg), context, None)
+        except StopAsyncIteration:
+            return
+        value = item if convert is None else convert(item)
+        try:
+            arg = yield value
+            method = agen.asend
+        except GeneratorExit:
+            await agen.aclose()
+            raise
+        except BaseException as exc:
+            method, arg = agen.athrow, exc

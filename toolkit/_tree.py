@@ -1,55 +1,91 @@
-"""Walking nested containers and rebuilding them with their own types.
+"""Walking nested containers and rebuilding them as new objects.
 
 Knows nothing of NumPy or torch: a leaf is anything that is not one of the
 containers below, and a caller-supplied function decides what becomes of it.
 
-Containers: ``list``, ``tuple``, namedtuples, ``dict`` and other mappings,
-and dataclass instances. They are rebuilt, never mutated; the same object
-reached twice converts once (aliasing is kept); a container that holds
-itself raises :class:`~toolkit.CycleError`. When a leaf fails, each
-container the exception unwinds through adds its step to the error's path
-(``[0]``, ``['a']``, ``.field``), so the success path keeps no path at all.
+Containers: ``list``, ``tuple``, tuples with ``_fields`` (namedtuples, and
+SciPy's result objects, which have no ``_make``), ``dict`` and other
+mappings, and dataclass instances. The rules:
+
+* The caller's objects are never written to. A container is rebuilt as a
+  new object from its converted items: a mapping or sequence by calling its
+  type with them, checked to hold exactly those items, else a plain
+  ``dict``, ``list`` or ``tuple``; a dataclass as a shallow copy whose
+  fields are set directly.
+* The same object reached twice converts once (aliasing is kept). The memo
+  that remembers it keeps alive each source that nothing else holds for
+  the walk (a value a lazy mapping made on access), so no object freed on
+  the way can lend its ``id`` to another.
+* A container that holds itself raises :class:`~toolkit.CycleError`.
+* When a leaf fails, each container the exception unwinds through adds its
+  step to the error's path (``[0]``, ``['a']``, ``.field``), so the success
+  path keeps no path at all.
 """
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
-from collections.abc import Callable, Mapping, MutableMapping
+import functools
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._errors import CycleError, push_key
 
-__all__ = ["tree_map"]
+__all__ = [
+    "ATOM",
+    "KEEP",
+    "LEAF",
+    "Memo",
+    "convert_items",
+    "kind_of",
+    "leaves_with_paths",
+    "remake_mapping",
+    "remake_sequence",
+    "tree_map",
+    "walk",
+    "walk_values",
+]
 
 Leaf = Callable[[Any], Any]
+# id(source) -> result, for one call. Sources that nothing else keeps alive
+# for the call (the values a mapping other than dict hands out) are kept in
+# the list under the key KEEP, so no other object can take their id.
+Memo = dict[int, Any]
+KEEP = -1
 
-# What kind of container each type is, decided once per type.
-# _ATOM: a leaf that is never memoised (Python scalars, strings: equal values
-# may share one id, and they pass through our leaves anyway).
-_LEAF, _LIST, _TUPLE, _NAMEDTUPLE, _DICT, _MAPPING, _DATACLASS, _ATOM = range(8)
-_KINDS: dict[type, int] = {
+# What each type is, decided once per type. ATOM: passes through untouched
+# and is never memoised (Python scalars and strings: equal values may share
+# one id). The order matters: kinds from DICT on are mappings.
+LEAF, ATOM, _LIST, _TUPLE, _FIELDS, _DATACLASS, _DICT, _MAPPING = range(8)
+_BUILTIN: dict[type, int] = {
     list: _LIST,
     tuple: _TUPLE,
     dict: _DICT,
-    str: _ATOM,
-    bytes: _ATOM,
-    int: _ATOM,
-    float: _ATOM,
-    bool: _ATOM,
-    complex: _ATOM,
-    type(None): _ATOM,
+    str: ATOM,
+    bytes: ATOM,
+    int: ATOM,
+    float: ATOM,
+    bool: ATOM,
+    complex: ATOM,
+    type(None): ATOM,
 }
-_BUSY = object()  # marks a container whose conversion is under way
+_KINDS = dict(_BUILTIN)
+_CACHE_LIMIT = 1024  # classes made at run time (namedtuples in a loop) must not pile up here
+_BUSY = object()  # the result slot of a container whose conversion is under way
+_WEAK = (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)
 
 
-def _kind(cls: type) -> int:
+def kind_of(cls: type) -> int:
+    """The kind of ``cls`` (``LEAF``, ``ATOM`` or a container kind), cached."""
     kind = _KINDS.get(cls)
     if kind is None:
         if issubclass(cls, (str, bytes)):
-            kind = _ATOM
+            kind = ATOM  # np.str_ and np.bytes_ too
         elif issubclass(cls, tuple):
-            kind = _NAMEDTUPLE if hasattr(cls, "_fields") else _TUPLE
+            kind = _FIELDS if hasattr(cls, "_fields") else _TUPLE
         elif issubclass(cls, list):
             kind = _LIST
         elif issubclass(cls, Mapping):
@@ -57,109 +93,291 @@ def _kind(cls: type) -> int:
         elif dataclasses.is_dataclass(cls):
             kind = _DATACLASS
         else:
-            kind = _LEAF
+            kind = LEAF
+        if len(_KINDS) >= _CACHE_LIMIT:
+            _KINDS.clear()
+            _KINDS.update(_BUILTIN)
         _KINDS[cls] = kind
     return kind
 
 
-def tree_map(leaf: Leaf, obj: Any, memo: dict[int, Any] | None = None) -> Any:
+def tree_map(leaf: Leaf, obj: Any) -> Any:
     """``obj`` with ``leaf`` applied to every leaf, containers rebuilt.
 
-    >>> tree_map(lambda x: x * 2, {"a": [1, 2], "b": (3,)})
-    {'a': [2, 4], 'b': (6,)}
+    >>> tree_map(len, {"a": [[1, 2], "text"], "b": ({3},)})   # strings and scalars pass through
+    {'a': [[1, 2], 'text'], 'b': (1,)}
     """
+    return walk(leaf, obj, {})
+
+
+def walk(leaf: Leaf, obj: Any, memo: Memo) -> Any:
+    """``obj`` converted, sharing ``memo`` with the rest of one call's values."""
     kind = _KINDS.get(type(obj))
     if kind is None:
-        kind = _kind(type(obj))
-    if kind == _LEAF or kind == _ATOM:
-        return leaf(obj)
-    return _walk(leaf, obj, kind, {} if memo is None else memo)
-
-
-def _walk(leaf: Leaf, obj: Any, kind: int, memo: dict[int, Any]) -> Any:
-    """Rebuild one container; ``memo`` maps ``id`` of each input seen to its result."""
+        kind = kind_of(type(obj))
+    if kind == ATOM:
+        return obj
     key = id(obj)
-    done = memo.get(key)
-    if done is not None:
-        if done is _BUSY:
+    seen = memo.get(key)
+    if seen is not None:
+        if seen is _BUSY:
             raise CycleError("the container holds itself (a reference cycle), so it cannot be converted")
-        return done
-    memo[key] = _BUSY
-    kinds_get = _KINDS.get
-    memo_get = memo.get
-    if kind == _DICT or kind == _MAPPING:
-        pairs = {}
-        for k, v in obj.items():
-            try:
-                # _item, written out: this loop is the hot path of nested batches
-                if kinds_get(type(v)) == _LEAF:
-                    vid = id(v)
-                    done = memo_get(vid)
-                    if done is None:
-                        done = memo[vid] = leaf(v)
-                    pairs[k] = done
-                else:
-                    pairs[k] = _item(leaf, v, memo)
-            except Exception as exc:
-                push_key(exc, f"[{k!r}]")
-                raise
-        if type(obj) is dict:
-            out: Any = pairs
-        elif isinstance(obj, MutableMapping):
-            out = copy.copy(obj)  # keeps the type, a defaultdict's factory, extra attributes
-            for k, v in pairs.items():
-                out[k] = v
-        else:
-            out = type(obj)(pairs)
-    elif kind == _DATACLASS:  # a shallow copy with its fields set directly
-        out = copy.copy(obj)
-        for field in dataclasses.fields(obj):
-            try:
-                value = _item(leaf, getattr(obj, field.name), memo)
-            except Exception as exc:
-                push_key(exc, f".{field.name}")
-                raise
-            object.__setattr__(out, field.name, value)
+        return seen
+    if kind == LEAF:
+        out = leaf(obj)
     else:
-        items: list[Any] = []
-        append = items.append
-        for i, item in enumerate(obj):
-            try:
-                if kinds_get(type(item)) == _LEAF:
-                    vid = id(item)
-                    done = memo_get(vid)
-                    if done is None:
-                        done = memo[vid] = leaf(item)
-                    append(done)
-                else:
-                    append(_item(leaf, item, memo))
-            except Exception as exc:
-                push_key(exc, f".{obj._fields[i]}" if kind == _NAMEDTUPLE else f"[{i}]")
-                raise
-        if kind == _TUPLE:
-            out = tuple(items) if type(obj) is tuple else type(obj)(items)
-        elif kind == _NAMEDTUPLE:
-            out = type(obj)._make(items)
-        elif type(obj) is list:
-            out = items
-        else:
-            out = copy.copy(obj)
-            out[:] = items
+        memo[key] = _BUSY
+        out = _dataclass(leaf, obj, memo) if kind == _DATACLASS else _container(leaf, obj, kind, memo)
     memo[key] = out
     return out
 
 
-def _item(leaf: Leaf, obj: Any, memo: dict[int, Any]) -> Any:
-    """Convert one member of a container, reusing the result of an object seen before."""
-    kind = _KINDS.get(type(obj))
-    if kind is None:
-        kind = _kind(type(obj))
-    if kind == _ATOM:
-        return leaf(obj)
-    if kind == _LEAF:
-        key = id(obj)
-        done = memo.get(key)
-        if done is None:
-            done = memo[key] = leaf(obj)
-        return done
-    return _walk(leaf, obj, kind, memo)
+def convert_items(
+    leaf: Leaf,
+    items: Iterable[tuple[Any, Any]],
+    memo: Memo,
+    on_error: Callable[[Exception, Any], None],
+    keep: bool = False,
+) -> dict[Any, Any]:
+    """``{key: converted value}`` for ``(key, value)`` pairs; ``on_error(exc, key)`` hears of a failure.
+
+    ``keep``: the values may live only as long as this loop holds them (a
+    lazy mapping's), so the memo keeps them alive.
+    """
+    kinds_get = _KINDS.get
+    memo_get = memo.get
+    kept = memo.setdefault(KEEP, []) if keep else None
+    pairs: dict[Any, Any] = {}
+    for k, v in items:
+        try:
+            # walk(), written out for leaves: this loop is the hot path of calls and nested batches
+            vkind = kinds_get(type(v))
+            if vkind == LEAF:
+                key = id(v)
+                out = memo_get(key)
+                if out is None:
+                    out = memo[key] = leaf(v)
+                    if kept is not None:
+                        kept.append(v)
+            elif vkind == ATOM:
+                out = v
+            else:
+                if kept is not None:
+                    kept.append(v)
+                out = walk(leaf, v, memo)
+        except Exception as exc:
+            on_error(exc, k)
+            raise
+        pairs[k] = out
+    return pairs
+
+
+def walk_values(leaf: Leaf, values: tuple[Any, ...], memo: Memo, on_error: Callable[[Exception, Any], None]) -> list[Any]:
+    """A call's positional arguments converted, as ``walk`` would, sharing ``memo``.
+
+    Bare leaves (the common case) skip the memo when no object repeats among
+    the values; the first container hands the rest to :func:`convert_items`
+    with the memo told what was converted so far.
+    """
+    count = len(values)
+    if count == 1:  # one container, say a batch
+        try:
+            return [walk(leaf, values[0], memo)]
+        except Exception as exc:
+            on_error(exc, 0)
+            raise
+    if count == 2:
+        repeats = values[0] is values[1]
+    elif count == 3:
+        first, second, third = values
+        repeats = first is second or first is third or second is third
+    else:
+        repeats = count > 3 and len(set(map(id, values))) < count
+    if repeats:
+        return list(convert_items(leaf, enumerate(values), memo, on_error).values())
+    kinds_get = _KINDS.get
+    out: list[Any] = []
+    index = 0
+    try:
+        for value in values:
+            kind = kinds_get(type(value))
+            if kind == LEAF:
+                out.append(leaf(value))
+            elif kind == ATOM:
+                out.append(value)
+            else:
+                break
+            index += 1
+        else:
+            return out
+    except Exception as exc:
+        on_error(exc, index)
+        raise
+    for value, done in zip(values, out):
+        if kinds_get(type(value)) == LEAF:
+            memo[id(value)] = done
+    return out + list(convert_items(leaf, enumerate(values[index:], index), memo, on_error).values())
+
+
+def _container(leaf: Leaf, obj: Any, kind: int, memo: Memo) -> Any:
+    """A sequence or mapping rebuilt from its converted items."""
+
+    def at(exc: Exception, key: Any) -> None:
+        push_key(exc, _piece(obj, kind, key))
+
+    if kind >= _DICT:
+        pairs = convert_items(leaf, obj.items(), memo, at, keep=kind == _MAPPING)
+        return pairs if kind == _DICT else remake_mapping(obj, pairs)
+    items = list(convert_items(leaf, enumerate(obj), memo, at).values())
+    if kind == _FIELDS:
+        return _new_fields(leaf, obj, items, memo)
+    if type(obj) is list:
+        return items
+    if type(obj) is tuple:
+        return tuple(items)
+    return _new_sequence(obj, items, list if kind == _LIST else tuple)
+
+
+def remake_sequence(obj: Any, items: list[Any]) -> Any:
+    """A list or tuple like ``obj`` (its own type where that holds ``items``) with ``items``."""
+    make = getattr(type(obj), "_make", None)
+    if make is not None:
+        return make(items)
+    if type(obj) is list:
+        return items
+    if type(obj) is tuple:
+        return tuple(items)
+    return _new_sequence(obj, items, list if isinstance(obj, list) else tuple)
+
+
+def _holds(new: Any, items: list[Any]) -> bool:
+    return len(new) == len(items) and all(a is b for a, b in zip(new, items))
+
+
+def _new_sequence(obj: Any, items: list[Any], plain: type) -> Any:
+    """``type(obj)(items)`` where that holds exactly ``items``, else a plain list or tuple."""
+    try:
+        new = type(obj)(items)
+        if _holds(new, items):
+            return new
+    except Exception:
+        pass
+    return plain(items)
+
+
+def _new_fields(leaf: Leaf, obj: Any, items: list[Any], memo: Memo) -> Any:
+    """A namedtuple, or a tuple with ``_fields`` but no ``_make`` (SciPy's results).
+
+    The latter is built as ``_make`` builds namedtuples (``tuple.__new__``),
+    and its instance attributes are carried over, with its public extra
+    fields (SciPy's ``_extra_fields``, such as ``df``) converted too.
+    """
+    cls = type(obj)
+    make = getattr(cls, "_make", None)
+    if make is not None:
+        return make(items)
+    new = tuple.__new__(cls, items)
+    state = getattr(obj, "__dict__", None)
+    if state:
+        new.__dict__.update(state)
+        for name in getattr(cls, "_extra_fields", ()):
+            if name in state:
+                try:
+                    new.__dict__[name] = walk(leaf, state[name], memo)
+                except Exception as exc:
+                    push_key(exc, f".{name}")
+                    raise
+    return new
+
+
+def remake_mapping(obj: Any, pairs: dict[Any, Any]) -> Any:
+    """The mapping's own type called with the converted items, where it then holds them.
+
+    Otherwise (a ``shelve.Shelf``, ``np.load``'s ``NpzFile``, a weak
+    mapping, a type whose constructor takes other arguments) a plain dict.
+    """
+    if isinstance(obj, _WEAK):  # would drop the new values as soon as the caller lets go
+        return pairs
+    cls: Any = type(obj)
+    calls: list[Callable[[], Any]] = []
+    if isinstance(obj, collections.defaultdict):
+        calls.append(lambda: cls(obj.default_factory, pairs))
+    else:
+        calls.append(lambda: cls(pairs))
+        if all(type(k) is str for k in pairs):
+            calls.append(lambda: cls(**pairs))  # scikit-learn's Bunch and other keyword-built mappings
+    for build in calls:
+        try:
+            new = build()
+            if len(new) == len(pairs) and all(new[k] is v for k, v in pairs.items()):
+                return new
+        except Exception:
+            pass
+    return pairs
+
+
+def _dataclass(leaf: Leaf, obj: Any, memo: Memo) -> Any:
+    """A shallow copy with its fields set directly: ``__init__`` and ``__post_init__`` do not run."""
+    values = {}
+    kept = memo.setdefault(KEEP, [])
+    for name, value in _members(obj, _DATACLASS):
+        kept.append(value)  # a field may be a property that computes a new value each time
+        try:
+            values[name] = walk(leaf, value, memo)
+        except Exception as exc:
+            push_key(exc, f".{name}")
+            raise
+    new = copy.copy(obj)
+    state = getattr(new, "__dict__", None)
+    if state is not None:
+        for name in _cached_properties(type(obj)):
+            state.pop(name, None)  # computed from the old fields
+    for name, value in values.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_properties(cls: type) -> tuple[str, ...]:
+    return tuple(
+        name for klass in cls.__mro__ for name, v in vars(klass).items() if isinstance(v, functools.cached_property)
+    )
+
+
+def _members(obj: Any, kind: int) -> Iterator[tuple[Any, Any]]:
+    """``(key, value)`` for each member of a container of ``kind``."""
+    if kind >= _DICT:
+        yield from obj.items()
+    elif kind == _DATACLASS:
+        for field in dataclasses.fields(obj):
+            try:
+                yield field.name, getattr(obj, field.name)
+            except AttributeError:  # an init=False field never set: it stays unset
+                pass
+    else:
+        yield from enumerate(obj)
+        if kind == _FIELDS:
+            state = getattr(obj, "__dict__", None) or {}
+            for name in getattr(type(obj), "_extra_fields", ()):
+                if name in state:
+                    yield name, state[name]
+
+
+def _piece(obj: Any, kind: int, key: Any) -> str:
+    """How a path names one step: ``['a']`` in a mapping, ``[0]``, ``.field``."""
+    if kind >= _DICT:
+        return f"[{key!r}]"
+    if kind == _DATACLASS or isinstance(key, str):
+        return f".{key}"
+    fields = getattr(type(obj), "_fields", ()) if kind == _FIELDS else ()
+    return f".{fields[key]}" if key < len(fields) else f"[{key}]"
+
+
+def leaves_with_paths(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """``(path, leaf)`` for every leaf of an already converted tree (for the trace)."""
+    kind = kind_of(type(obj))
+    if kind == LEAF:
+        yield path, obj
+    elif kind != ATOM:
+        for key, value in _members(obj, kind):
+            yield from leaves_with_paths(value, path + _piece(obj, kind, key))

@@ -1,33 +1,47 @@
-"""The wrapt proxies that decorated functions are, and how they pickle.
+"""The wrapt proxies that decorated functions are, how they pickle, and how they run generators.
 
-wrapt gets binding right (methods, classmethods, staticmethods, signatures);
-these subclasses add a cheaper ``__call__`` for plain functions and a
-reduction, since wrapt's proxies refuse to pickle.
+wrapt gets binding right (methods, classmethods, staticmethods,
+signatures). These subclasses add:
+
+* a cheaper ``__call__`` for plain functions;
+* a ``__class__`` that names the proxy's own class. wrapt's proxies claim
+  the wrapped function's class, and every tool that checks
+  ``isinstance(obj, types.FunctionType)`` then reaches past the proxy for
+  ``__code__``: cloudpickle (and its vendored copies) rebuilt the bare
+  body, ``torch.compile`` inlined it, and the decoration was silently lost;
+* a reduction, decided by the function alone and never by who is asking
+  (no look at the caller's stack): a function importable by its name
+  pickles as that name; any other (a local function, one defined in a
+  script's ``__main__``, one stored under another name) pickles as
+  "decorate this function again", with the function itself pickled by the
+  pickler (cloudpickle carries it by value). ``multiprocessing``'s own
+  pickler is told (through its dispatch table) to send ``__main__``
+  functions by name, since its spawned workers import the script as
+  ``__main__``;
+* a bound method pickles as the attribute that holds it on its class.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
-import sys
 import types
 from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+import torch
 import wrapt
 
-from ._streams import call_async_generator, call_coroutine, call_generator
+from ._streams import async_relay, no_context, relay
 
-__all__ = ["make_wrapper", "rebuild"]
-
-# name -> decorator, filled by _decorators so a pickled function can be rebuilt.
-PRESETS: dict[str, Callable[..., Any]] = {}
+__all__ = ["bound_offset", "make_wrapper", "rebuild", "underlying"]
 
 
 def rebuild(preset: str, options: dict[str, Any], func: Callable[..., Any]) -> Any:
     """Decorate ``func`` again on the receiving side of a pickle."""
-    return PRESETS[preset](func, **options)
+    decorators = importlib.import_module("toolkit._decorators")
+    return getattr(decorators, preset)(func, **options)
 
 
 def lookup(module: str, qualname: str) -> Any:
@@ -38,28 +52,37 @@ def lookup(module: str, qualname: str) -> Any:
     return obj
 
 
-def _under_cloudpickle() -> bool:
-    """Whether cloudpickle is on the stack: it must carry ``__main__`` code by value."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith("cloudpickle"):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+def _bind(decorated: Any, instance: Any) -> Any:
+    """A decorated function bound to ``instance``, as attribute access would bind it."""
+    return decorated.__get__(instance, type(instance))
+
+
+def _holder(owner: Any, parent: Any) -> str | None:
+    """The name under which ``owner``'s class (or ``owner``, a class) holds ``parent``."""
+    cls = owner if isinstance(owner, type) else type(owner)
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            if value is parent or getattr(value, "__func__", None) is parent:
+                return name
+    return None
 
 
 class BoundDecoratedFunction(wrapt.BoundFunctionWrapper):  # type: ignore[type-arg,unused-ignore]
-    """A decorated method bound to its instance or class; pickles as that attribute."""
+    """A decorated method bound to its instance or class; pickles as the attribute that holds it."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> Any:
+        return type(self)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        wrapped: Any = self.__wrapped__
-        name = wrapped.__name__
-        if self._self_binding == "classmethod":
-            return getattr, (wrapped.__self__, name)
-        if self._self_instance is None:  # reached through the class: find it the same way
-            func = self.__wrapped__
-            return lookup, (func.__module__, func.__qualname__)
-        return getattr, (self._self_instance, name)
+        parent = self._self_parent
+        owner = self.__wrapped__.__self__ if self._self_binding == "classmethod" else self._self_instance
+        if owner is None:  # reached through the class: the function itself
+            return parent.__reduce_ex__(protocol)
+        name = _holder(owner, parent)
+        if name is not None:
+            return getattr, (owner, name)
+        return _bind, (parent, owner)
 
 
 class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-ignore]
@@ -72,34 +95,28 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
         self._self_preset = preset
         self._self_options = options
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        func = self.__wrapped__
-        module: str | None = getattr(func, "__module__", None)
-        qualname: str = getattr(func, "__qualname__", "")
-        by_name = module is not None and qualname and "<locals>" not in qualname
-        if by_name and (module != "__main__" or not _under_cloudpickle()):
-            assert module is not None
-            try:
-                found = lookup(module, qualname)
-            except Exception:
-                found = None
-            if found is self:  # importable by name: pickle a reference
-                return lookup, (module, qualname)
-        return rebuild, (self._self_preset, self._self_options, func)
-
     @property  # type: ignore[misc]
     def __class__(self) -> Any:
-        """The wrapped function's class, as for any wrapt proxy, except to cloudpickle.
+        return type(self)
 
-        cloudpickle pickles anything that passes ``isinstance(obj,
-        types.FunctionType)`` by value, from its code, and so would silently
-        drop the decoration. Asked by cloudpickle, the wrapper names its own
-        class, and cloudpickle falls back to :meth:`__reduce_ex__`.
-        """
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        if isinstance(caller, str) and caller.startswith("cloudpickle"):
-            return type(self)
-        return self.__wrapped__.__class__
+    def _by_name(self, main: bool) -> tuple[str, str] | None:
+        """``(module, qualname)`` where importing that name gives this very object."""
+        func = self.__wrapped__
+        module: str | None = getattr(func, "__module__", None)
+        qualname: str = getattr(func, "__qualname__", "") or ""
+        if not module or not qualname or "<locals>" in qualname or (module == "__main__" and not main):
+            return None
+        try:
+            found = lookup(module, qualname)
+        except Exception:
+            return None
+        return (module, qualname) if found is self else None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        name = self._by_name(main=False)
+        if name is not None:
+            return lookup, name
+        return rebuild, (self._self_preset, self._self_options, self.__wrapped__)
 
     def __copy__(self) -> Any:
         cls: Any = type(self)
@@ -110,10 +127,25 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
 
 
 class FastDecoratedFunction(DecoratedFunction):
-    """For a plain function: skips wrapt's binding checks, which cannot apply."""
+    """For a plain function: skips wrapt's binding checks, which cannot apply to a direct call.
+
+    Each decorated plain function gets a subclass of its own whose
+    ``__call__`` is its call path's plain entry, so a call reads no
+    attribute off the proxy (about 0.15 us each).
+    """
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         return self._self_wrapper(self.__wrapped__, None, args, kwargs)  # type: ignore[call-arg,arg-type]
+
+
+def _for_processes(obj: DecoratedFunction) -> Any:
+    """multiprocessing's reduction: spawned workers import the script as ``__main__``, so by name."""
+    name = obj._by_name(main=True)
+    return (lookup, name) if name is not None else obj.__reduce_ex__(2)
+
+
+ForkingPickler.register(DecoratedFunction, _for_processes)
+ForkingPickler.register(FastDecoratedFunction, _for_processes)
 
 
 def underlying(func: Any) -> Any:
@@ -127,19 +159,48 @@ def bound_offset(func: Any) -> int:
         return 0
     if isinstance(func, classmethod) or inspect.isfunction(func):
         return 1  # cls, or self for a function that ends up a method
-    return 0  # a bound method or a callable object: its signature has no self
+    return 0  # a bound method, a C function or a callable object: its signature has no self
 
 
-def make_wrapper(func: Any, engine: Any, preset: str, options: dict[str, Any]) -> Any:
-    """The decorated function: wrapt's proxy around ``func``, run by ``engine``."""
-    inner = underlying(func)
+def _streams(path: Any, inner: Any) -> Callable[..., Any] | None:
+    """The wrapper for a generator, async generator or ``async def``, or ``None`` for a plain function."""
+    grad = torch.no_grad if path.options.no_grad else no_context
+
+    def generator(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call, new_args, new_kwargs = path.prepare(instance, args, kwargs)
+        return relay(wrapped(*new_args, **new_kwargs), grad, lambda v: path.finish(v, call, "yielded value"))
+
+    def async_generator(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call, new_args, new_kwargs = path.prepare(instance, args, kwargs)
+        return async_relay(wrapped(*new_args, **new_kwargs), grad, lambda v: path.finish(v, call, "yielded value"))
+
+    def coroutine(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call, new_args, new_kwargs = path.prepare(instance, args, kwargs)
+        body = wrapped(*new_args, **new_kwargs)
+
+        async def finish() -> Any:  # grad mode is per thread: held only while the body runs
+            result = await (relay(body, grad, None) if path.options.no_grad else body)
+            return path.finish(result, call, "return value")
+
+        return finish()
+
     if inspect.isasyncgenfunction(inner):
-        call = functools.partial(call_async_generator, engine)
-    elif inspect.isgeneratorfunction(inner):
-        call = functools.partial(call_generator, engine)
-    elif inspect.iscoroutinefunction(inner):
-        call = functools.partial(call_coroutine, engine)
-    else:
-        call = engine.call
-    cls: Any = FastDecoratedFunction if isinstance(func, types.FunctionType) else DecoratedFunction
-    return cls(func, call, preset, options)
+        return async_generator
+    if inspect.isgeneratorfunction(inner):
+        return generator
+    if inspect.iscoroutinefunction(inner):
+        return coroutine
+    return None
+
+
+def make_wrapper(func: Any, path: Any, preset: str, options: dict[str, Any]) -> Any:
+    """The decorated function: wrapt's proxy around ``func``, run by the call ``path``."""
+    stream = _streams(path, underlying(func))
+    cls: Any = DecoratedFunction
+    if isinstance(func, types.FunctionType):
+        cls = FastDecoratedFunction
+        plain = None if stream is not None else path.plain_call(func)
+        if plain is not None:
+            cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__})
+            ForkingPickler.register(cls, _for_processes)
+    return cls(func, stream or path, preset, options)

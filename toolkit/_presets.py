@@ -1,0 +1,326 @@
+"""The seven decorators as one table, and the one factory they share.
+
+Each preset says what the body receives and what the caller receives; the
+options a preset takes follow from that (:func:`options_of`), and so do
+each decorator's keyword-only signature and docstring (:func:`finish`).
+The typed options of ``_decorators.py`` are checked against this table by
+the tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._calls import OUTPUTS, CallPath, Options
+from ._defaults import parse_torch_options
+from ._errors import suggest
+from ._params import Params
+from ._wrapper import bound_offset, make_wrapper, underlying
+
+__all__ = ["TABLE", "Preset", "decorate", "finish", "options_of"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One decorator: what its body receives, what its caller receives, and its documentation."""
+
+    name: str
+    body: str  # "numpy", "torch" or "annotated"
+    caller: str  # "numpy", "torch", "mirror" or "annotated"
+    summary: str
+    text: str
+    example: str
+
+
+TABLE = (
+    Preset(
+        "numpy_in_torch_out",
+        "numpy",
+        "torch",
+        "The body receives NumPy arrays; the caller receives torch tensors.",
+        "For NumPy code whose results feed a torch pipeline. Results land on the target device.",
+        """>>> import numpy as np, torch
+>>> @numpy_in_torch_out
+... def normalise(x):
+...     return (x - x.mean()) / x.std()
+>>> normalise(torch.tensor([1.0, 2.0, 3.0]))
+tensor([-1.2247,  0.0000,  1.2247])""",
+    ),
+    Preset(
+        "torch_in_numpy_out",
+        "torch",
+        "numpy",
+        "The body receives torch tensors; the caller receives NumPy arrays.",
+        "For metrics and predictions computed with torch and consumed by NumPy code: tensors come\n"
+        "back detached, 0-d results as NumPy scalars.",
+        """>>> import numpy as np, torch
+>>> @torch_in_numpy_out
+... def accuracy(pred, target):
+...     return (pred.argmax(-1) == target).float().mean()
+>>> accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
+np.float32(0.5)""",
+    ),
+    Preset(
+        "numpy_in_numpy_out",
+        "numpy",
+        "numpy",
+        "The body receives NumPy arrays; the caller receives NumPy arrays.",
+        "For NumPy code that must accept tensors too.",
+        """>>> import numpy as np, torch
+>>> @numpy_in_numpy_out
+... def total(x):
+...     return np.sum(x)
+>>> total(torch.arange(4))
+np.int64(6)""",
+    ),
+    Preset(
+        "torch_in_torch_out",
+        "torch",
+        "torch",
+        "The body receives torch tensors on the target device; so does the caller.",
+        "For torch code that must accept NumPy arrays too.",
+        """>>> import numpy as np, torch
+>>> @torch_in_torch_out
+... def double(x):
+...     return x * 2
+>>> double(np.array([1, 2]))
+tensor([2, 4])""",
+    ),
+    Preset(
+        "numpy_inside",
+        "numpy",
+        "mirror",
+        "The body receives NumPy arrays; the caller gets back its own kind.",
+        "For legacy NumPy code inside torch pipelines. Called with tensors, the results come back\n"
+        "as tensors on the device of the first tensor argument, floating results in the dtype of\n"
+        "the first floating tensor; called with NumPy data, they come back as NumPy.",
+        """>>> import numpy as np, torch
+>>> @numpy_inside
+... def smooth(x):
+...     return np.convolve(x, np.ones(2) / 2, mode="valid")   # float64 inside
+>>> smooth(torch.tensor([1.0, 2.0, 4.0]))
+tensor([1.5000, 3.0000])
+>>> smooth(np.array([1.0, 2.0, 4.0]))
+array([1.5, 3. ])""",
+    ),
+    Preset(
+        "torch_inside",
+        "torch",
+        "mirror",
+        "The body receives torch tensors; the caller gets back its own kind.",
+        "For torch code offered to both worlds.",
+        """>>> import numpy as np, torch
+>>> @torch_inside
+... def softmax(x):
+...     return torch.softmax(x, dim=-1)
+>>> softmax(np.array([0.0, 0.0], dtype=np.float32))
+array([0.5, 0.5], dtype=float32)""",
+    ),
+    Preset(
+        "autoconvert",
+        "annotated",
+        "annotated",
+        "Each parameter receives what its annotation names; so does the caller.",
+        "Understands ``np.ndarray``, ``numpy.typing.NDArray[...]`` (a concrete dtype also casts),\n"
+        "``torch.Tensor``, ``Optional[...]`` / ``X | None``, ``list[X]``, ``tuple[X, ...]``,\n"
+        "``tuple[X, Y]``, ``dict[K, X]`` and string annotations. Other parameters are left alone.",
+        """>>> import numpy as np, torch
+>>> @autoconvert
+... def scale(x: torch.Tensor, factor: float) -> np.ndarray:
+...     return x * factor
+>>> scale(np.array([1.0, 2.0]), 3)
+array([3., 6.])""",
+    ),
+)
+_BY_NAME = {p.name: p for p in TABLE}
+
+# Every option: its type in the signature, its default, and what it does.
+_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "device": ("DeviceLike | None", "None", "where the tensors this decorator makes go ({where}); a name, "
+               "``torch.device``, CUDA index or ``\"auto\"``."),
+    "dtype": ("DTypeLike | None", "None", "cast every array or tensor the body receives to this dtype."),
+    "float_dtype": ("DTypeLike | None", "None", "cast the real floating arrays or tensors the body receives."),
+    "only": ("str | Iterable[str] | None", "None", "names of the parameters to convert; the rest pass untouched."),
+    "exclude": ("str | Iterable[str] | None", "None", "names of the parameters to leave untouched."),
+    "no_grad": ("bool", "False", "run the body under ``torch.no_grad()``."),
+    "restore_dtype": ("bool", "True", "floating results take the dtype of the caller's first floating value; "
+                      "``False`` keeps the body's dtypes."),
+    "compile": ("bool | Mapping[str, Any]", "False", "trace the NumPy body with ``torch.compile`` when called "
+                "with tensors, so it runs as torch operations on their device, gradients included (a dict "
+                "gives ``torch.compile`` options)."),
+}
+_COMPILE_KEYS = ("backend", "mode", "options", "dynamic", "disable")
+
+
+def options_of(preset: Preset) -> tuple[str, ...]:
+    """The options that mean something for ``preset``, in signature order."""
+    names = ["dtype", "float_dtype", "only", "exclude"]
+    if preset.body != "numpy" or preset.caller == "torch":
+        names.insert(0, "device")  # it makes tensors: the body's or the caller's
+    if preset.body != "numpy":
+        names.append("no_grad")
+    if preset.caller == "mirror":
+        names.append("restore_dtype")
+    if preset.body == "numpy" and preset.caller == "mirror":
+        names.append("compile")
+    return tuple(names)
+
+
+def _device_where(preset: Preset) -> str:
+    if preset.body == "annotated":
+        return "tensor parameters and tensor results"
+    parts = ["the tensors the body receives"] if preset.body == "torch" else []
+    if preset.caller == "torch":
+        parts.append("the tensors the caller receives")
+    return " and ".join(parts)
+
+
+# --------------------------------------------------------------------------
+# The factory
+
+
+def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
+    """Apply the preset ``name`` with the ``options`` the user gave to ``func``.
+
+    With ``func`` left out, the options are checked now and a decorator that
+    applies them is returned.
+    """
+    preset = _BY_NAME[name]
+    where = f"@{name}"
+    unknown = set(options) - set(options_of(preset))
+    if unknown:
+        _refuse_unknown(preset, unknown, where)
+    settings = _settings(options, where)
+    if func is None:
+        return lambda f: decorate(name, f, options)
+    if isinstance(func, type):
+        raise TypeError(
+            f"{where} decorates functions and methods, not classes: decorate the method that takes "
+            f"the arrays instead ({func.__name__}.forward for a module)"
+        )
+    if not callable(underlying(func)):
+        takes = "device" if "device" in options_of(preset) else "dtype"
+        raise TypeError(
+            f"{where} got {func!r} where the function goes; its options are keyword-only: "
+            f"write @{name}({takes}={func!r})"
+        )
+    inner = underlying(func)
+    qualname = _qualname(inner)
+    params = Params(inner, qualname)
+    for option in ("only", "exclude"):
+        names = getattr(settings, option)
+        if names is not None:
+            params.check_names(option, names, where)
+    compiled = options.get("compile", False)
+    path: CallPath
+    if compiled:
+        from ._compiled import CompiledMirrorOut
+
+        path = CompiledMirrorOut(qualname, params, preset.body, settings, bound_offset(func), inner, compiled)
+    else:
+        path = OUTPUTS[preset.caller](qualname, params, preset.body, settings, bound_offset(func), inner)
+    return make_wrapper(func, path, name, options)
+
+
+def _settings(options: dict[str, Any], where: str) -> Options:
+    """The options checked and normalised (everything that does not need the function)."""
+    for flag in ("no_grad", "restore_dtype"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise TypeError(f"{where}: {flag} must be True or False, got {options[flag]!r}")
+    compiled = options.get("compile", False)
+    if not isinstance(compiled, (bool, Mapping)):
+        raise TypeError(f"{where}: compile must be True, False or a dict of torch.compile options, got {compiled!r}")
+    if isinstance(compiled, Mapping):
+        bad = sorted(set(compiled) - set(_COMPILE_KEYS))
+        if bad:
+            raise TypeError(f"{where}: compile= does not take {', '.join(bad)}; it takes {', '.join(_COMPILE_KEYS)}")
+    device, dtype, float_dtype = parse_torch_options(
+        options.get("device"), options.get("dtype"), options.get("float_dtype"), where
+    )
+    only = _names(options.get("only"), "only", where)
+    exclude = _names(options.get("exclude"), "exclude", where)
+    if only is not None and exclude is not None:
+        raise TypeError(f"{where} takes only= or exclude=, not both")
+    return Options(
+        device, dtype, float_dtype, options.get("no_grad", False), options.get("restore_dtype", True), only, exclude
+    )
+
+
+_DEFAULTS: dict[str, Any] = {"no_grad": False, "restore_dtype": True, "compile": False}
+_DEFAULTS.update(dict.fromkeys(("device", "dtype", "float_dtype", "only", "exclude")))
+
+
+def _qualname(func: Any) -> str:
+    """The name errors use: ``score``, ``Model.forward``, ``softmax`` for a partial of ``torch.softmax``."""
+    target = func.func if isinstance(func, functools.partial) else func
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or type(target).__name__
+    return str(name).rpartition("<locals>.")[2]
+
+
+def _refuse_unknown(preset: Preset, unknown: set[str], where: str) -> None:
+    takes = options_of(preset)
+    name = sorted(unknown)[0]
+    if name in _OPTIONS:
+        why = "its body receives NumPy arrays, so it makes no tensors to place" if name == "device" else ""
+        raise TypeError(
+            f"{where} does not take {name}{': ' + why if why else ''}; its options are {', '.join(takes)}"
+        )
+    raise TypeError(f"{where} has no option {name!r}{suggest(name, takes)}; its options are {', '.join(takes)}")
+
+
+def _names(value: str | Iterable[str] | None, option: str, where: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset((value,))
+    try:
+        names = frozenset(value)
+    except TypeError:
+        names = frozenset((None,))  # type: ignore[arg-type]
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{where}: {option}= takes parameter names (strings), got {value!r}")
+    return names
+
+
+# --------------------------------------------------------------------------
+# What help(), autodoc and inspect.signature show, made from the table
+
+
+def _docstring(preset: Preset) -> str:
+    lines = [preset.summary, "", *preset.text.splitlines(), "", *preset.example.splitlines(), "", "Args:"]
+    lines.append("    func: the function to decorate; leave it out to give options.")
+    for option in options_of(preset):
+        lines.append(f"    {option}: {_OPTIONS[option][2].format(where=_device_where(preset))}")
+    lines += [
+        "",
+        "Raises:",
+        "    TypeError: when applied: an option it does not take (with the closest one it does),",
+        "        a positional option, a bad option value, a class instead of a function.",
+        "",
+        ".. versionadded:: 0.1",
+    ]
+    return "\n".join(lines)
+
+
+def _signature(preset: Preset) -> inspect.Signature:
+    func = inspect.Parameter("func", inspect.Parameter.POSITIONAL_ONLY, default=None)
+    options = [
+        inspect.Parameter(o, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[o], annotation=_OPTIONS[o][0])
+        for o in options_of(preset)
+    ]
+    return inspect.Signature([func, *options], return_annotation="Any")
+
+
+def finish(*decorators: Callable[..., Any]) -> None:
+    """Give each public decorator its docstring and keyword-only signature, from the table."""
+    for decorator in decorators:
+        preset = _BY_NAME[decorator.__name__]
+        decorator.__doc__ = _docstring(preset)
+        decorator.__signature__ = _signature(preset)  # type: ignore[attr-defined]
+        decorator.__module__ = "toolkit"
