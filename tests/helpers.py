@@ -51,3 +51,13 @@ class Scaler:
 def call_double(x: np.ndarray) -> object:
     """Run in a worker: returns what the decorated function gave back."""
     return double(x)
+
+
+class Runner:
+    """A decorated method stored under another name than its function's."""
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        assert isinstance(x, torch.Tensor), type(x)
+        return x * 2
+
+    run = torch_in_numpy_out(_raw)

@@ -3,6 +3,7 @@
 import asyncio
 import functools
 import inspect
+import types
 import warnings
 
 import numpy as np
@@ -706,3 +707,183 @@ def test_gradient_warning_points_at_the_callers_line(arg):
     with pytest.warns(GradientDetachedWarning) as record:
         legacy(w if arg == "bare" else {"k": [w]})
     assert record[0].filename == __file__
+
+
+# -- gradients, C functions, option checks, errors that convert once ------------------------
+
+
+def test_in_place_numpy_body_cannot_corrupt_the_graph_or_the_callers_tensor():
+    @numpy_inside
+    def center(x):
+        x -= x.mean()  # in place, as legacy code does
+        return x
+
+    w = torch.tensor([1.0, 2.0, 6.0], requires_grad=True)
+    y = w * w  # autograd saves w for the backward pass
+    with pytest.warns(GradientDetachedWarning, match="detached copy"):
+        out = center(y)
+    assert y.tolist() == [1.0, 4.0, 36.0]  # the caller's tensor is as it was
+    assert out.tolist() == pytest.approx([-12.667, -9.667, 22.333], abs=1e-3)
+    y.sum().backward()
+    assert w.grad.tolist() == [2.0, 4.0, 12.0]  # 2w: the saved values were not overwritten
+
+
+def test_numpy_body_gets_a_copy_only_of_tensors_that_require_grad():
+    seen = {}
+
+    @numpy_in_numpy_out
+    def body(a, b):
+        seen["a"], seen["b"] = a, b
+        return a
+
+    plain, needs_grad = torch.ones(2), torch.ones(2, requires_grad=True)
+    with pytest.warns(GradientDetachedWarning):
+        body(plain, needs_grad)
+    assert np.shares_memory(seen["a"], plain.numpy())
+    assert not np.shares_memory(seen["b"], needs_grad.detach().numpy())
+
+
+@pytest.mark.parametrize(
+    ("func", "call", "name"),
+    [
+        (torch.sigmoid, lambda f: f(np.zeros(2)), "sigmoid"),
+        (torch.Tensor.sum, lambda f: f(np.ones(3)), "sum"),
+        (functools.partial(torch.softmax, dim=-1), lambda f: f(np.zeros(2, np.float32)), "softmax"),
+    ],
+    ids=["builtin", "method_descriptor", "partial"],
+)
+def test_c_functions_can_be_decorated_and_name_arguments_by_position(func, call, name):
+    decorated = torch_inside(func)
+    out = call(decorated)
+    assert isinstance(out, (np.ndarray, np.generic))
+    with pytest.raises(TypeError, match=rf"^{name}\(\) argument 0: cannot convert a NumPy array of dtype object"):
+        decorated(np.array([None]))
+
+
+def test_only_and_exclude_need_a_signature():
+    with pytest.raises(TypeError, match="no signature"):
+        torch_inside(only="x")(torch.sigmoid)
+
+
+def test_decorating_a_class_raises_when_applied():
+    class Model(torch.nn.Module):
+        pass
+
+    with pytest.raises(TypeError, match=r"not classes: .*Model\.forward"):
+        torch_in_numpy_out(Model)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"no_grad": "false"}, TypeError, "no_grad must be True or False"),
+        ({"restore_dtype": 1}, TypeError, "restore_dtype must be True or False"),
+        ({"devce": "cpu"}, TypeError, "has no option 'devce'.*did you mean 'device'"),
+        ({"dtype": "flot32"}, ValueError, "unknown dtype 'flot32'.*did you mean 'float32'"),
+        ({"device": "cdua"}, ValueError, "invalid device 'cdua'.*did you mean 'cuda'"),
+        ({"only": "x", "exclude": "y"}, TypeError, "only= or exclude=, not both"),
+    ],
+)
+def test_option_values_are_checked_when_the_decorator_is_applied(options, error, message):
+    with pytest.raises(error, match=message):
+        torch_inside(**options)  # no function yet: checked all the same
+
+
+def test_a_positional_option_says_options_are_keyword_only():
+    with pytest.raises(TypeError, match=r"keyword-only: write @torch_in_numpy_out\(device='cuda'\)"):
+        torch_in_numpy_out("cuda")
+
+
+def test_help_and_signature_show_each_decorators_own_options():
+    params = inspect.signature(numpy_inside).parameters
+    assert list(params) == ["func", "dtype", "float_dtype", "only", "exclude", "restore_dtype", "compile"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in params.items() if name != "func")
+    assert "restore_dtype:" in numpy_inside.__doc__ and "device:" not in numpy_inside.__doc__
+    assert "device:" in torch_in_numpy_out.__doc__ and "no_grad:" in torch_in_numpy_out.__doc__
+
+
+def test_a_failing_call_converts_each_argument_once():
+    calls = []
+
+    class Flaky:
+        """An array-like whose __array__ fails the first time only."""
+
+        def __array__(self, dtype=None, copy=None):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ValueError("not ready")
+            return np.zeros(2)
+
+    @torch_in_numpy_out
+    def score(x, batch):
+        return x
+
+    with pytest.raises(ValueError, match=r"^score\(\) argument 'batch'\['images'\]\[1\]: not ready$"):
+        score(np.ones(1), {"images": [np.ones(1), Flaky()]})
+    assert len(calls) == 1
+
+
+def test_an_exception_object_raised_again_carries_its_path_once():
+    stored = TypeError("bad value")
+
+    class Bad:
+        def __array__(self, dtype=None, copy=None):
+            raise stored
+
+    @torch_in_numpy_out
+    def score(batch):
+        return batch
+
+    for _ in range(2):
+        with pytest.raises(TypeError) as info:
+            score({"images": [1, Bad()]})
+        assert str(info.value) == "score() argument 'batch'['images'][1]: bad value"
+
+
+def test_same_object_as_two_arguments_converts_once():
+    read_only = np.arange(3.0)
+    read_only.flags.writeable = False
+
+    @torch_in_numpy_out
+    def pair(x, y, z):
+        assert x is y and z[0] is x
+        return x
+
+    pair(read_only, read_only, [read_only])
+    a = np.arange(3.0)
+    pair(a, a, [a])
+
+    @numpy_inside
+    def twice(x, y):
+        assert x is y
+        return x
+
+    t = torch.ones(2)
+    assert twice(t, t).tolist() == [1.0, 1.0]
+
+
+def test_numpy_in_torch_out_results_take_the_scopes_float_dtype():
+    @numpy_in_torch_out
+    def scale(x):
+        return x * 2  # float64 NumPy
+
+    with default_float_dtype("float32"):
+        assert scale(torch.ones(2, dtype=torch.float64)).dtype is torch.float32
+        assert scale(np.ones(2)).dtype is torch.float32
+
+    @torch_in_torch_out
+    def made_by_torch(x):
+        return x.double()  # a tensor the body made keeps its dtype
+
+    with default_float_dtype("float32"):
+        assert made_by_torch(np.ones(2)).dtype is torch.float64
+
+
+def test_decorated_function_is_not_mistaken_for_its_body():
+    def body(x):
+        return x
+
+    decorated = torch_in_numpy_out(body)
+    assert not isinstance(decorated, types.FunctionType)
+    assert not inspect.isfunction(decorated)
+    assert inspect.signature(decorated) == inspect.signature(body)

@@ -10,6 +10,7 @@ import torch
 
 from toolkit import (
     DeviceError,
+    ScopeError,
     default_device,
     default_float_dtype,
     get_default_device,
@@ -231,3 +232,97 @@ def test_device_presence_is_checked_each_time(monkeypatch):
         default_device("cuda:1")  # accepted while CUDA seems present
     with pytest.raises(DeviceError):
         default_device("cuda:1")  # and refused once it is not: no stale answer
+
+
+def test_repr_says_what_was_asked_for():
+    assert repr(default_device("auto")) == "default_device('auto')"
+    assert default_device("auto").device == CPU  # on a machine without CUDA or MPS
+
+
+@pytest.mark.parametrize("scope", [default_device("meta"), default_float_dtype("float16")], ids=repr)
+def test_on_a_generator_the_scope_holds_only_while_the_body_runs(scope):
+    @scope
+    def steps():
+        for _ in range(2):
+            yield get_default_device(), get_default_float_dtype()
+
+    inside = (META, None) if isinstance(scope, default_device) else (CPU, torch.float16)
+    gen = steps()
+    assert next(gen) == inside
+    assert (get_default_device(), get_default_float_dtype()) == (CPU, None)  # not in the caller between yields
+    assert next(gen) == inside
+    assert list(gen) == []
+
+
+def test_on_an_async_generator_the_scope_holds_only_while_the_body_runs():
+    @default_device("meta")
+    async def steps():
+        yield get_default_device()
+        await asyncio.sleep(0)
+        yield get_default_device()
+
+    async def main():
+        seen = []
+        async for device in steps():
+            seen.append((device, get_default_device()))
+        return seen
+
+    assert asyncio.run(main()) == [(META, CPU), (META, CPU)]
+
+
+def test_leaving_a_scope_in_another_thread_raises_and_changes_nothing():
+    scope = default_device("meta")
+    scope.__enter__()
+    errors = []
+
+    def leave():
+        try:
+            scope.__exit__(None, None, None)
+        except Exception as exc:
+            errors.append(exc)
+        errors.append(get_default_device())
+
+    worker = threading.Thread(target=leave)
+    worker.start()
+    worker.join()
+    assert isinstance(errors[0], RuntimeError) and isinstance(errors[0], ScopeError)
+    assert "default_device('meta')" in str(errors[0]) and "thread or asyncio task" in str(errors[0])
+    assert errors[1] == CPU
+    assert get_default_device() == META  # this thread's scope is still in force
+    scope.__exit__(None, None, None)
+    assert get_default_device() == CPU
+
+
+def test_leaving_a_scope_in_another_task_raises():
+    import contextvars
+
+    scope = default_float_dtype("float16")
+    task_context = contextvars.copy_context()  # what an asyncio task runs in
+    task_context.run(scope.__enter__)
+    with pytest.raises(ScopeError, match="thread or asyncio task"):
+        scope.__exit__(None, None, None)
+    assert get_default_float_dtype() is None
+    assert task_context.run(get_default_float_dtype) is torch.float16
+    task_context.run(scope.__exit__, None, None, None)  # left where it was entered: fine
+    assert task_context.run(get_default_float_dtype) is None
+
+
+def test_leaving_scopes_out_of_order_raises_and_changes_nothing():
+    outer, inner = default_device("meta"), default_float_dtype("float16")
+    outer.__enter__()
+    inner.__enter__()
+    with pytest.raises(ScopeError, match=r"default_device\('meta'\) was left out of order.*default_float_dtype"):
+        outer.__exit__(None, None, None)
+    assert (get_default_device(), get_default_float_dtype()) == (META, torch.float16)
+    inner.__exit__(None, None, None)
+    outer.__exit__(None, None, None)
+    assert (get_default_device(), get_default_float_dtype()) == (CPU, None)
+
+
+def test_threads_from_an_executor_inherit_a_scope_only_through_copy_context():
+    import contextvars
+
+    with default_device("meta"), ThreadPoolExecutor(1) as pool:
+        plain = pool.submit(get_default_device).result()
+        copied = pool.submit(contextvars.copy_context().run, get_default_device).result()
+    assert (plain, copied) == (CPU, META)

@@ -1,7 +1,11 @@
 """Decorated functions survive pickle and cloudpickle, and run in other processes."""
 
+import importlib
 import multiprocessing
+import os
 import pickle
+import shutil
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import cloudpickle
@@ -144,3 +148,63 @@ def test_functions_of_a_main_script(tmp_path):
     loaded = subprocess.run([sys.executable, "-c", LOADER, str(blob)], capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr
     assert "by value ok" in loaded.stdout
+
+
+@pytest.fixture
+def vendored_cloudpickle(tmp_path, monkeypatch):
+    """A copy of cloudpickle under another module name, as Ray ships ``ray.cloudpickle``."""
+    package = tmp_path / "fakeray"
+    shutil.copytree(os.path.dirname(cloudpickle.__file__), package / "cloudpickle")
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("fakeray.cloudpickle")
+    yield module
+    for name in [n for n in sys.modules if n.startswith("fakeray")]:
+        del sys.modules[name]
+
+
+def test_a_vendored_cloudpickle_keeps_the_decoration_of_a_local_function(vendored_cloudpickle):
+    @torch_in_numpy_out(float_dtype="float16")
+    def local(x):
+        assert isinstance(x, torch.Tensor) and x.dtype is torch.float16
+        return x + 1
+
+    again = pickle.loads(vendored_cloudpickle.dumps(local))
+    out = again(np.zeros(2))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float16
+
+
+def test_a_method_stored_under_another_name_keeps_its_decoration():
+    runner = helpers.Runner()
+    for dumps in (pickle.dumps, cloudpickle.dumps):
+        again = pickle.loads(dumps(runner.run))
+        out = again(np.ones(2))
+        assert isinstance(out, np.ndarray) and out.tolist() == [2.0, 2.0]
+
+
+def test_a_bound_method_not_held_by_its_class_pickles_by_binding_again():
+    def raw(self, x):
+        return x * self.factor
+
+    scaler = helpers.Scaler(5.0)
+    bound = torch_in_numpy_out(raw).__get__(scaler, type(scaler))  # held by no class attribute
+    again = cloudpickle.loads(cloudpickle.dumps(bound))
+    assert again(np.ones(1)).tolist() == [5.0] and isinstance(again(np.ones(1)), np.ndarray)
+
+
+def test_how_a_function_pickles_does_not_depend_on_who_asks(monkeypatch):
+    # The old design asked the caller's frames whether cloudpickle was running. Frames are
+    # off limits now: with sys._getframe failing, pickling works all the same.
+    @numpy_inside
+    def local(x):
+        return x + 1
+
+    def no_frames(*args):
+        raise AssertionError("a frame was inspected while pickling")
+
+    monkeypatch.setattr(sys, "_getframe", no_frames)
+    blob = cloudpickle.dumps(local)
+    by_name = pickle.dumps(helpers.double)
+    monkeypatch.undo()
+    assert pickle.loads(blob)(torch.ones(1)).tolist() == [2.0]
+    assert pickle.loads(by_name) is helpers.double

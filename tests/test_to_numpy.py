@@ -188,3 +188,14 @@ def test_input_tensor_is_unchanged():
     t = torch.tensor([1 + 1j]).conj()
     to_numpy(t)
     assert t.is_conj()
+
+
+def test_nested_tensors_are_refused_with_a_hint():
+    nested = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)], layout=torch.jagged)
+    with pytest.raises(TypeError, match=r"^to_numpy\(\) argument 'data'\[0\]: cannot convert a nested .*to_padded_tensor"):
+        to_numpy([nested])
+    with warnings.catch_warnings():  # the strided layout is a prototype, says torch
+        warnings.simplefilter("ignore", UserWarning)
+        strided = torch.nested.as_nested_tensor([torch.ones(2), torch.ones(3)])
+    with pytest.raises(TypeError, match="nested"):
+        to_numpy(strided)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import ConversionError, CopyError, _leaves, default_device, default_float_dtype, to_torch
+from toolkit import ConversionError, CopyError, _leaves, default_device, default_float_dtype, to_torch, torch_dtype
 
 
 def shares(array, tensor):
@@ -413,3 +413,56 @@ def test_array_like_of_objects_is_refused_naming_its_type():
 
 def test_classes_are_not_array_likes():
     assert to_torch([np.ndarray, torch.Tensor]) == [np.ndarray, torch.Tensor]
+
+
+def test_dtypes_equal_to_a_supported_one_convert_whatever_their_character_code():
+    q = np.frombuffer(np.arange(3, dtype=np.uint64).tobytes(), dtype="Q")  # uint64 by another code
+    assert q.dtype == np.uint64 and q.dtype.char == "Q"
+    t = to_torch(q)
+    assert t.dtype is torch.uint64 and t.tolist() == [0, 1, 2]
+    writable = np.array(q)  # writable: shared as is, under the name torch knows
+    t = to_torch(writable)
+    assert t.data_ptr() == writable.ctypes.data
+    assert torch_dtype(np.dtype("Q")) is torch.uint64
+
+
+def test_a_dlpack_producer_over_read_only_memory_never_yields_a_writable_view():
+    base = np.arange(4.0)
+    base.flags.writeable = False
+    t = to_torch(NumpyDLPack(base))  # NumPy 2 marks its DLPack export read-only
+    t[0] = 9.0
+    assert base.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert t.data_ptr() != base.ctypes.data
+
+
+def test_a_read_only_memmap_behind_a_dlpack_producer_is_copied(tmp_path):
+    path = tmp_path / "data.bin"
+    np.arange(8.0).tofile(path)
+    mapped = np.memmap(path, dtype=np.float64, mode="r")
+    t = to_torch(NumpyDLPack(mapped))
+    t += 1  # would segfault on read-only pages if it were a view
+    assert np.fromfile(path).tolist() == list(map(float, range(8)))
+
+
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0", reason="NumPy 1 cannot ask __array__ for a view")
+def test_copy_false_passes_on_to_an_array_producer_that_refuses():
+    class CopiesOnly:
+        def __array__(self, dtype=None, copy=None):
+            if copy is False:
+                raise ValueError("this producer cannot give a view")
+            return np.zeros(2)
+
+    with pytest.raises(CopyError, match="cannot give a view"):
+        to_torch(CopiesOnly(), copy=False)
+    assert to_torch(CopiesOnly()).tolist() == [0.0, 0.0]
+
+
+def test_misaligned_complex_data_is_copied_aligned():
+    raw = np.arange(33, dtype=np.float64)
+    misaligned = raw[1:].view(np.complex128)  # 8 bytes past a 16-byte boundary: NumPy calls it aligned
+    t = to_torch(misaligned)
+    assert t.data_ptr() % 16 == 0 and t.data_ptr() != misaligned.ctypes.data
+    assert torch.equal(t, torch.from_numpy(misaligned.copy()))
+    assert (t * 2).sum().item() == (misaligned * 2).sum()  # a kernel runs on it
+    with pytest.raises(CopyError, match="not aligned"):
+        to_torch(misaligned, copy=False)

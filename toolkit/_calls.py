@@ -287,6 +287,9 @@ class CallPath:
         """
         return NotImplemented
 
+    def _plain_annotations(self) -> tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]:
+        raise NotImplementedError  # only AnnotatedOut's arguments follow annotations
+
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of a decorated plain function, where the options allow a plain one.
 
@@ -311,21 +314,21 @@ class CallPath:
         # torch's default device decides where tensors made from NumPy data go: a torch body's
         # arguments, and results for a torch caller (mirror results go to the caller's device).
         moded = not numpy_body or isinstance(self, TorchOut)
-        specs: Any = () if self.uniform else None
-        length = -1  # how many positional arguments the annotations cover; -1: not annotated
         to_torch, to_numpy = torch_leaf(CPU, False, None, None, None), self._numpy_in
+        # What the arguments become: NUMPY or TORCH all alike, or None: each as its annotation says.
+        direction: Spec | None = NUMPY if numpy_body else TORCH
+        specs: tuple[Spec | None, ...] = ()
+        length = -1  # how many positional arguments the annotations cover; -1: any number
+        resolved = self.uniform  # annotations are resolved on the first call
 
         def plain(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
-            nonlocal specs, length
+            nonlocal direction, specs, length, resolved, plain_result
             # No scope entered anywhere (so no device, float dtype or trace), no torch mode.
             if kwargs or ENTERED[0] or (moded and modes_active()):
                 return full(wrapped, instance, args, kwargs)
-            if specs is None:  # annotations, resolved on the first call
-                table = self._specs()
-                if table.var_args is not None or any(s not in (TORCH, NUMPY, None) for s in table.positional):
-                    specs, length = (), 0
-                else:
-                    specs, length = table.positional, len(table.positional)
+            if not resolved:
+                direction, specs, length, plain_result = self._plain_annotations()
+                resolved = True
             count = len(args)
             # One object twice converts once, and containers keep aliasing: the memo's job (general).
             general = count > length >= 0 or (
@@ -342,7 +345,7 @@ class CallPath:
             tensor = array = None  # the first of each, for the mirror rule
             if general:
                 pass
-            elif length >= 0:  # by annotation: each through its leaf, containers the full path
+            elif direction is None:  # by annotation: each through its leaf, containers the full path
                 for x, spec in zip(args, specs):
                     if spec is not None:
                         if type(x) not in _BARE:
@@ -350,7 +353,7 @@ class CallPath:
                             break
                         x = to_torch(x) if spec is TORCH else to_numpy(x)
                     append(x)
-            elif numpy_body:
+            elif direction is NUMPY:
                 for x in args:
                     if type(x) is _Tensor:
                         if tensor is None:
@@ -424,7 +427,11 @@ def _traced(leaf: Leaf, rec: Recorder | None) -> Leaf:
     return leaf if rec is None else rec.wrap(leaf)
 
 
-def _plain_to_numpy(result: Any) -> Any:
+def _as_is(result: Any, *_: Any) -> Any:
+    return result
+
+
+def _plain_to_numpy(result: Any, *_: Any) -> Any:
     """A plain call's result for a NumPy caller: ``.numpy()`` where it works, else ``NotImplemented``."""
     if type(result) is _Tensor:
         try:
@@ -437,7 +444,7 @@ def _plain_to_numpy(result: Any) -> Any:
     return NotImplemented
 
 
-def _plain_to_torch(result: Any) -> Any:
+def _plain_to_torch(result: Any, *_: Any) -> Any:
     """A plain call's result for a torch caller (no scope, no torch mode: tensors land on the CPU)."""
     if type(result) is _Tensor:
         return result
@@ -566,13 +573,16 @@ class AnnotatedOut(CallPath):
             self._return = (spec_of(resolve_hints(self.func).get("return")),)
         return self._return[0]
 
-    def _plain_result(self, result: Any, tensor: Any, array: Any) -> Any:
-        spec = self._return_spec()
-        if spec is None:
-            return result
-        if spec is NUMPY:
-            return _plain_to_numpy(result)
-        return _plain_to_torch(result) if spec is TORCH else NotImplemented
+    def _plain_annotations(self) -> tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]:
+        """For the plain entry: the arguments' direction (``None``: by position), their specs,
+        how many positional arguments they cover (0: none, the full path), and the result's conversion."""
+        table = self._specs()
+        positional = table.positional
+        result = {NUMPY: _plain_to_numpy, TORCH: _plain_to_torch, None: _as_is}.get(self._return_spec())
+        if result is None or table.var_args is not None or any(s not in (TORCH, NUMPY, None) for s in positional):
+            return None, (), 0, _as_is
+        same = positional[0] if positional and all(s is positional[0] for s in positional) else None
+        return same, positional, len(positional), result
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         spec = self._return_spec()

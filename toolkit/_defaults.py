@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ._dtypes import DTypeLike, torch_dtype
-from ._errors import DeviceError
+from ._errors import DeviceError, suggest
 from ._scope import Scope
 
 __all__ = [
@@ -133,7 +133,8 @@ def parse_device(device: DeviceLike) -> torch.device:
         try:
             dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
         except (RuntimeError, ValueError) as exc:
-            raise DeviceError(f"invalid device {device!r}: {_first_line(exc)}") from exc
+            hint = suggest(str(device).partition(":")[0], ("cpu", "cuda", "mps", "meta", "xpu", "auto"))
+            raise DeviceError(f"invalid device {device!r}: {_first_line(exc)}{hint}") from exc
     else:
         raise TypeError(f"expected a device (torch.device, str, int or 'auto'), got {device!r}")
     _check_present(dev, device)
@@ -141,8 +142,13 @@ def parse_device(device: DeviceLike) -> torch.device:
 
 
 def _first_line(exc: BaseException) -> str:
-    """torch's device errors can run to pages of dispatcher tables; the first line says it."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """torch's device errors can run to pages of dispatcher tables; their first sentence says it."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0]
+    end = line.find(". ")
+    return line[: end + 1] if end > 0 else line
 
 
 def _check_present(dev: torch.device, given: Any) -> None:

@@ -106,5 +106,5 @@ def with_path(exc: Exception, where: str) -> Exception:
 
 def suggest(name: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'float32'?"`` for a near miss, else ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""

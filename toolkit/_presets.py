@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -259,8 +260,9 @@ _DEFAULTS.update(dict.fromkeys(("device", "dtype", "float_dtype", "only", "exclu
 def _qualname(func: Any) -> str:
     """The name errors use: ``score``, ``Model.forward``, ``softmax`` for a partial of ``torch.softmax``."""
     target = func.func if isinstance(func, functools.partial) else func
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or type(target).__name__
-    return str(name).rpartition("<locals>.")[2]
+    if isinstance(target, types.FunctionType):  # Python's own: Model.forward, score
+        return target.__qualname__.rpartition("<locals>.")[2]
+    return str(getattr(target, "__name__", None) or type(target).__name__)  # C: softmax, not _VariableFunctionsClass
 
 
 def _refuse_unknown(preset: Preset, unknown: set[str], where: str) -> None:
@@ -271,7 +273,7 @@ def _refuse_unknown(preset: Preset, unknown: set[str], where: str) -> None:
         raise TypeError(
             f"{where} does not take {name}{': ' + why if why else ''}; its options are {', '.join(takes)}"
         )
-    raise TypeError(f"{where} has no option {name!r}{suggest(name, takes)}; its options are {', '.join(takes)}")
+    raise TypeError(f"{where} has no option {name!r}; its options are {', '.join(takes)}{suggest(name, takes)}")
 
 
 def _names(value: str | Iterable[str] | None, option: str, where: str) -> frozenset[str] | None:
