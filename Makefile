@@ -47,7 +47,7 @@ $(VENV)/.base: setup.cfg setup.py pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" -e ".[test,dask,plot]"
+	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" -e ".[test,compat,dask,plot]"
 	touch $@
 
 $(VENV)/.lint: $(VENV)/.test
@@ -59,4 +59,4 @@ $(VENV)/.docs: $(VENV)/.test
 	touch $@
 
 clean:
-	rm -rf .venv .venv-* build dist docs/_build *.egg-info
+	rm -rf .venv .venv-* build dist docs/_build *.egg-info .cache

@@ -1,7 +1,13 @@
-"""Test settings: the `cuda` marker skips cleanly where no GPU is present."""
+"""Test settings: the `cuda` marker skips cleanly where no GPU is present; torch.compile shares a cache."""
+
+import os
+import sys
 
 import pytest
 import torch
+
+# torch.compile: one compile cache for every run (a cold compile takes seconds).
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".cache", "inductor"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -11,3 +17,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    """Each test compiles from scratch: no graph or guard left over from another test."""
+    yield
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()

@@ -1,6 +1,6 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
-from . import _calls, _convert, _dynamo, _leaves, _tree, _wrapper
+from . import _calls, _convert, _defaults, _dynamo, _leaves, _module, _scope, _streams, _trace, _tree, _wrapper
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -26,7 +26,8 @@ from ._errors import (
 from ._trace import Log, Record, trace
 from ._version import __version__
 
-_dynamo.skip_frames(_calls, _convert, _leaves, _tree, _wrapper)  # conversions stay eager under torch.compile
+# Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's code.
+_dynamo.skip_frames(_calls, _convert, _defaults, _leaves, _module, _scope, _streams, _trace, _tree, _wrapper)
 
 __all__ = [
     "__version__",

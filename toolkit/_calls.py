@@ -38,7 +38,7 @@ import wrapt
 
 from ._defaults import CPU, current_float_dtype, modes_active, torch_default_device, torch_target
 from ._dtypes import TORCH_TO_NUMPY
-from ._dynamo import compiling, eager, eval_frame_callback
+from ._dynamo import compiling, eager, eval_frame_callback, opaque
 from ._errors import GradientDetachedWarning, with_path
 from ._leaves import SHAREABLE, numpy_body_leaf, numpy_leaf, plain_numpy, torch_leaf
 from ._module import module_settings
@@ -407,7 +407,7 @@ class CallPath:
             return out
 
         plain.__qualname__ = "DecoratedFunction.__call__"
-        return plain
+        return opaque(plain)
 
 
 _ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))

@@ -21,7 +21,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["compiling", "eager", "eval_frame_callback", "skip_frames"]
+__all__ = ["compiling", "eager", "eval_frame_callback", "opaque", "skip_frames"]
 
 try:
     from torch._C._dynamo import eval_frame as _eval_frame
@@ -50,14 +50,22 @@ def _skip_code(code: types.CodeType) -> None:
             _skip_code(const)
 
 
+def opaque(func: Any) -> Any:
+    """Mark ``func`` as code dynamo neither compiles nor inlines: a call to it from compiled code
+    breaks the graph, and its frame runs as Python (its callees' frames may still compile)."""
+    if _set_strategy is not None:
+        _skip_code(func.__code__)
+    func._torchdynamo_disable = True  # what dynamo reads before inlining a call
+    func._torchdynamo_disable_msg = "numpy-torch-toolkit converts arguments and results as in eager mode"
+    return func
+
+
 def skip_frames(*modules: types.ModuleType) -> None:
-    """Mark every function defined in ``modules`` (and in their classes) as a frame dynamo skips."""
-    if _set_strategy is None:  # pragma: no cover
-        return
+    """Mark every function defined in ``modules`` (and in their classes) as :func:`opaque`."""
     for module in modules:
         for value in vars(module).values():
             for func in _functions(value, module.__name__):
-                _skip_code(func.__code__)
+                opaque(func)
 
 
 def _functions(value: Any, module: str) -> list[Any]:

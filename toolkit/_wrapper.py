@@ -33,6 +33,7 @@ from typing import Any
 import torch
 import wrapt
 
+from ._dynamo import opaque
 from ._streams import async_relay, no_context, relay
 
 __all__ = ["bound_offset", "make_wrapper", "rebuild", "underlying"]
@@ -185,11 +186,11 @@ def _streams(path: Any, inner: Any) -> Callable[..., Any] | None:
         return finish()
 
     if inspect.isasyncgenfunction(inner):
-        return async_generator
+        return opaque(async_generator)
     if inspect.isgeneratorfunction(inner):
-        return generator
+        return opaque(generator)
     if inspect.iscoroutinefunction(inner):
-        return coroutine
+        return opaque(coroutine)
     return None
 
 
