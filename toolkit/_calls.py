@@ -47,7 +47,18 @@ from ._scope import ENTERED
 from ._trace import ACTIVE, Recorder, recorder
 from ._tree import Memo, convert_items, remake_mapping, remake_sequence, walk, walk_values
 
-__all__ = ["OUTPUTS", "AnnotatedOut", "Call", "CallPath", "MirrorOut", "NumpyOut", "Options", "Seen", "TorchOut"]
+__all__ = [
+    "OUTPUTS",
+    "AnnotatedOut",
+    "Call",
+    "CallPath",
+    "MirrorOut",
+    "NumpyOut",
+    "Options",
+    "Seen",
+    "TorchOut",
+    "caller_level",
+]
 
 Leaf = Callable[[Any], Any]
 _Tensor = torch.Tensor
@@ -246,7 +257,7 @@ class CallPath:
             f"{self.function} received a tensor that requires grad; its NumPy body gets a detached "
             "copy, so no gradient flows through this call",
             GradientDetachedWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(),
         )
 
     # -- the call ------------------------------------------------------------------
@@ -627,7 +638,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__))
 
 
-def _caller_level() -> int:
+def caller_level() -> int:
     """The ``stacklevel`` that points a warning at the user's call, past our frames and wrapt's."""
     frame = sys._getframe(2)
     level = 2

@@ -1,0 +1,161 @@
+"""numpy_inside(compile=True): NumPy bodies traced into torch operations, gradients, the fallback.
+
+Most tests trace with the "eager" backend (the NumPy code still becomes torch
+operations; no kernels are generated), one with the default backend.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit import CompileFallbackWarning, GradientDetachedWarning, numpy_inside
+
+EAGER = {"backend": "eager"}
+rng = np.random.default_rng(0)
+X = rng.standard_normal((6, 4)).astype(np.float32)
+
+BODIES = {
+    "elementwise": lambda x: np.tanh(x) * 2 + np.exp(-(x**2)),
+    "reductions": lambda x: (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6),
+    "matmul": lambda x: x @ x.T,
+    "einsum": lambda x: np.einsum("ij,kj->ik", x, x),
+    "boolean mask": lambda x: np.where(x > 0, x, 0.1 * x).sum(axis=1),
+    "fft": lambda x: np.abs(np.fft.rfft(x, axis=0)),
+}
+
+
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
+def test_tensor_callers_get_numpys_answer(body):
+    compiled = numpy_inside(compile=EAGER)(body)
+    out = compiled(torch.from_numpy(X))
+    assert isinstance(out, torch.Tensor) and out.dtype is torch.float32  # the caller's dtype back
+    np.testing.assert_allclose(out.numpy(), body(X.astype(np.float64)), rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_callers_run_plain_numpy():
+    calls = []
+
+    @numpy_inside(compile=EAGER)
+    def body(x):
+        calls.append(type(x))
+        return np.sum(x)
+
+    out = body(X)
+    assert calls == [np.ndarray] and isinstance(out, np.float32)  # a NumPy scalar, as NumPy returns
+
+
+def test_gradients_flow_through_the_body_without_a_warning():
+    @numpy_inside(compile=EAGER)
+    def energy(x, w):
+        return np.sum(np.tanh(x @ w) ** 2)
+
+    x = torch.from_numpy(X).requires_grad_()
+    w = torch.randn(4, 3, dtype=torch.float32, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradientDetachedWarning)
+        out = energy(x, w)
+    out.backward()
+    xr, wr = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    (torch.tanh(xr @ wr) ** 2).sum().backward()
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(w.grad.double(), wr.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_promotions_inside_come_back_in_the_callers_dtype_unless_asked_not_to():
+    def body(x):
+        return x * np.float64(2.0) + np.ones(x.shape)  # float64 literals promote in compiled NumPy
+
+    assert numpy_inside(compile=EAGER)(body)(torch.ones(2)).dtype is torch.float32
+    kept = numpy_inside(compile=EAGER, restore_dtype=False)(body)(torch.ones(2))
+    assert kept.dtype is torch.float64 and kept.tolist() == [3.0, 3.0]
+
+
+def _expit(x):
+    from scipy.special import expit  # a C ufunc from another library: dynamo cannot trace it
+
+    return expit(x)
+
+
+UNTRACEABLE = {
+    "control flow on values": lambda x: x * 2 if x.sum() > 0 else x,
+    "object dtype": lambda x: x + np.array([1, 2, 3], dtype=object).astype(np.float32),
+    "a call into SciPy": _expit,
+}
+
+
+@pytest.mark.parametrize("body", UNTRACEABLE.values(), ids=UNTRACEABLE.keys())
+def test_an_untraceable_body_falls_back_once_with_a_warning_and_stays_correct(body):
+    if body is _expit:
+        pytest.importorskip("scipy", reason="SciPy is not installed")
+    fallback = numpy_inside(compile=EAGER)(body)
+    x = torch.ones(3)
+    with pytest.warns(CompileFallbackWarning, match=r"cannot trace \S+\(\) \(.+\); it runs as plain NumPy"):
+        first = fallback(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning: it fell back for good
+        second = fallback(x)
+    expected = numpy_inside(body)(x)
+    assert torch.equal(first, expected) and torch.equal(second, expected)
+
+
+def test_a_module_compiled_with_fullgraph_inlines_the_numpy_helper():
+    @numpy_inside(compile=EAGER)
+    def squash(z):
+        return np.clip(z, -1.0, 1.0) * 0.5
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return squash(self.linear(x)).sum()
+
+    torch.manual_seed(0)
+    model = Model()
+    x = torch.from_numpy(X)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")  # a graph break would raise
+    out = compiled(x)
+    out.backward()
+    assert out.item() == pytest.approx(model(x).item(), abs=1e-6)
+    assert model.linear.weight.grad is not None and model.linear.weight.grad.abs().sum() > 0
+
+
+def test_compile_options_are_checked_when_applied():
+    with pytest.raises(TypeError, match="compile= does not take fullgraph"):
+        numpy_inside(compile={"fullgraph": False})
+    with pytest.raises(TypeError, match="compile must be"):
+        numpy_inside(compile="yes")
+
+
+def test_the_default_backend_compiles_the_body():
+    @numpy_inside(compile=True)
+    def normalise(x):
+        return (x - x.mean()) / (x.std() + 1e-6)
+
+    x = torch.from_numpy(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # inductor's notices on a CPU machine
+        out = normalise(x)
+    np.testing.assert_allclose(out.numpy(), numpy_inside(normalise.__wrapped__)(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+def test_on_cuda_the_body_runs_on_the_device_with_no_copy_to_the_host():
+    @numpy_inside(compile=True)
+    def normalise(x):
+        return np.tanh((x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6))
+
+    x = torch.randn(256, 64, device="cuda")
+    normalise(x)  # compile first
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        out = normalise(x)
+        torch.cuda.synchronize()
+    assert out.is_cuda and out.dtype is torch.float32
+    copies = [e.name for e in prof.events() if "Memcpy" in e.name and "DtoH" in e.name]
+    assert copies == [], copies
+    expected = np.tanh((x.cpu().numpy() - x.cpu().numpy().mean(0)) / (x.cpu().numpy().std(0) + 1e-6))
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
