@@ -52,9 +52,19 @@ def test_bench_table_and_plot(tmp_path, monkeypatch):
 def test_bench_has_a_row_per_decorator_and_each_contract_case():
     rows = _bench.run(quick=True, compiled=False)
     cases = [r.case for r in rows]
-    for name in ("torch_in_numpy_out", "numpy_in_torch_out", "numpy_in_numpy_out", "torch_in_torch_out",
-                 "numpy_inside", "torch_inside", "autoconvert", "nn.Module.forward", "nested batch",
-                 "zero copy", "dtype=float32"):
+    for name in (
+        "torch_in_numpy_out",
+        "numpy_in_torch_out",
+        "numpy_in_numpy_out",
+        "torch_in_torch_out",
+        "numpy_inside",
+        "torch_inside",
+        "autoconvert",
+        "nn.Module.forward",
+        "nested batch",
+        "zero copy",
+        "dtype=float32",
+    ):
         assert sum(name in case for case in cases) == 1, name
     assert all(r.toolkit_us > 0 and r.baseline_us > 0 for r in rows)
     assert [r.target for r in rows if "zero copy" in r.case] == [None]

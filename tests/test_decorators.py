@@ -887,3 +887,12 @@ def test_decorated_function_is_not_mistaken_for_its_body():
     assert not isinstance(decorated, types.FunctionType)
     assert not inspect.isfunction(decorated)
     assert inspect.signature(decorated) == inspect.signature(body)
+
+
+def test_the_typed_options_are_the_tables():
+    from toolkit import _decorators, _presets
+
+    for row in _presets.TABLE:
+        typed = _decorators.TYPED_OPTIONS[row.name]
+        assert set(typed.__required_keys__ | typed.__optional_keys__) == set(_presets.options_of(row)), row.name
+        assert list(inspect.signature(getattr(_decorators, row.name)).parameters)[1:] == list(_presets.options_of(row))

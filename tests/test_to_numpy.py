@@ -192,7 +192,9 @@ def test_input_tensor_is_unchanged():
 
 def test_nested_tensors_are_refused_with_a_hint():
     nested = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)], layout=torch.jagged)
-    with pytest.raises(TypeError, match=r"^to_numpy\(\) argument 'data'\[0\]: cannot convert a nested .*to_padded_tensor"):
+    with pytest.raises(
+        TypeError, match=r"^to_numpy\(\) argument 'data'\[0\]: cannot convert a nested .*to_padded_tensor"
+    ):
         to_numpy([nested])
     with warnings.catch_warnings():  # the strided layout is a prototype, says torch
         warnings.simplefilter("ignore", UserWarning)

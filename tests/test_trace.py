@@ -47,7 +47,8 @@ def test_records_are_plain_data_with_a_readable_row():
         "reason": "dtype float64 -> float32",
     }
     assert str(record) == (
-        "to_torch() argument 'data'['x']: numpy float64[2, 3] cpu -> torch float32 cpu, 24 B copied: dtype float64 -> float32"
+        "to_torch() argument 'data'['x']: numpy float64[2, 3] cpu -> torch float32 cpu, 24 B copied: "
+        "dtype float64 -> float32"
     )
 
 

@@ -271,12 +271,14 @@ class CallPath:
                 return wrapped(*args, **kwargs)
         return wrapped(*args, **kwargs)
 
-    def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def __call__(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         """Convert, call the body, convert what it returns (wrapt's wrapper signature)."""
         call, new_args, new_kwargs = self.prepare(instance, args, kwargs)
         return self.finish(self.run(wrapped, new_args, new_kwargs), call, "return value")
 
-    def finish(self, result: Any, call: Call | None, what: str) -> Any:
+    def finish(self, result: Any, call: Call, what: str) -> Any:
         """Convert a result (a return value or a yielded value)."""
         rec = recorder(self.function) if ACTIVE[0] else None
         try:
@@ -425,7 +427,6 @@ _ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))
 _BARE = frozenset((_Tensor, _ndarray, *_ATOMS))
 
 
-
 def _failed_at(exc: Exception, key: Any) -> None:
     """Note on a failing conversion's exception which argument (index or keyword) it was."""
     try:
@@ -506,19 +507,24 @@ class MirrorOut(CallPath):
         restore = self._restore
         if tensor is not None:
             dtype = tensor.dtype  # on the CPU where the body is NumPy: .numpy() took it
-            if type(result) is _ndarray and (self.numpy_body or tensor.is_cpu) and dtype.is_floating_point:
-                if result.flags.behaved and result.dtype in SHAREABLE:
-                    out = torch.from_numpy(result)
-                    got = out.dtype
-                    return out if not restore or got == dtype or not got.is_floating_point else out.to(dtype)
-        elif array is not None:
-            dtype = array.dtype
-            if type(result) is _Tensor and not result.requires_grad and dtype.kind == "f" and dtype.isnative:
-                out = result.numpy()
+            if (
+                type(result) is _ndarray
+                and (self.numpy_body or tensor.is_cpu)
+                and dtype.is_floating_point
+                and result.flags.behaved
+                and result.dtype in SHAREABLE
+            ):
+                out = torch.from_numpy(result)
                 got = out.dtype
-                if restore and got is not dtype and got.kind == "f" and got != dtype:
-                    out = out.astype(dtype)
-                return out[()] if out.ndim == 0 else out
+                return out if not restore or got == dtype or not got.is_floating_point else out.to(dtype)
+        elif array is not None:
+            float_np = array.dtype
+            if type(result) is _Tensor and not result.requires_grad and float_np.kind == "f" and float_np.isnative:
+                as_numpy = result.numpy()
+                got_np = as_numpy.dtype
+                if restore and got_np is not float_np and got_np.kind == "f" and got_np != float_np:
+                    as_numpy = as_numpy.astype(float_np)
+                return as_numpy[()] if as_numpy.ndim == 0 else as_numpy
         else:
             return result
         return NotImplemented
@@ -549,9 +555,9 @@ def _note(call: Seen, x: Any) -> None:
         if call.kind is None:
             call.kind = "numpy"
         if call.numpy_float is None:
-            dtype = x.dtype
-            if dtype.kind == "f":
-                call.numpy_float = dtype if dtype.isnative else dtype.newbyteorder("=")
+            float_np = x.dtype
+            if float_np.kind == "f":
+                call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
 
 
 def _seen(tensor: torch.Tensor | None, array: np.ndarray[Any, Any] | None, args: tuple[Any, ...]) -> Seen:

@@ -76,7 +76,11 @@ def _restore(obj: Any, device: torch.device, dtype: torch.dtype | None) -> Any:
 
 
 def traced(
-    body: Callable[..., Any], on_tensors: Callable[..., Any], restore: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
+    body: Callable[..., Any],
+    on_tensors: Callable[..., Any],
+    restore: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
     """The body on tensors (``on_tensors``: it under ``wrap_numpy``), with the mirror rule; traceable by dynamo."""
     first = _first_tensor((args, kwargs))
@@ -102,12 +106,14 @@ class CompiledMirrorOut(MirrorOut):
         super().__init__(qualname, params, body, options, offset, func)
         self._compile_options = dict(compiled) if isinstance(compiled, Mapping) else {}
         # wrap_numpy cannot be called inside traced code: made now, traced in every call.
-        self._on_tensors = torch.compiler.wrap_numpy(func)
+        self._on_tensors = torch.compiler.wrap_numpy(func)  # type: ignore[no-untyped-call]
         self._compiled: Callable[..., Any] | None = None
         self._fell_back: str | None = None  # why tracing failed, once it has
         self._compile_lock = threading.Lock()
 
-    def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def __call__(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if self._fell_back is None and _first_tensor((args, kwargs)) is not None:
             try:
                 return self._run(instance, args, kwargs)
@@ -141,7 +147,8 @@ class CompiledMirrorOut(MirrorOut):
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of the decorated function: traceable, so a compiled caller inlines the body."""
-        full, restore, on_tensors = self.__call__, self._restore, torch.compiler.wrap_numpy(wrapped)
+        on_tensors = torch.compiler.wrap_numpy(wrapped)  # type: ignore[no-untyped-call]
+        full, restore = self.__call__, self._restore
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
             if torch.compiler.is_compiling():  # inside a caller's compiled graph

@@ -1,18 +1,21 @@
-"""The seven decorators: settings of the one factory, ``_presets.decorate``.
+"""The seven decorators: the rows of ``_presets.TABLE``, typed for type checkers.
 
-Each takes the options its row of ``_presets.TABLE`` gives it, typed here
-for type checkers (a test checks these types against the table); its
-docstring and keyword-only signature are made from the table at import.
+Each decorator is made by :func:`~toolkit._presets.preset` from its row, which
+also gives it its docstring and keyword-only signature. What type checkers
+see is a ``_presets.Decorator`` whose options are the keywords of the options
+function next to it (a test checks them against the table): so
+``@numpy_inside(devce="cpu")`` is a type error, and a decorated function is a
+``Callable[..., Any]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._defaults import DeviceLike
 from ._dtypes import DTypeLike
-from ._presets import decorate, finish
+from ._presets import preset
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -26,8 +29,6 @@ __all__ = [
     "torch_inside",
     "autoconvert",
 ]
-
-Decorated = Callable[..., Any]
 
 
 class BodyOptions(TypedDict, total=False):
@@ -60,33 +61,28 @@ class NumpyInsideOptions(BodyOptions, total=False):
     compile: bool | Mapping[str, Any]
 
 
-def numpy_in_torch_out(func: Decorated | None = None, /, **options: Unpack[NumpyToTorchOptions]) -> Any:
-    return decorate("numpy_in_torch_out", func, dict(options))
+def _body(**options: Unpack[BodyOptions]) -> None: ...
+def _numpy_to_torch(**options: Unpack[NumpyToTorchOptions]) -> None: ...
+def _torch_body(**options: Unpack[TorchBodyOptions]) -> None: ...
+def _torch_inside(**options: Unpack[TorchInsideOptions]) -> None: ...
+def _numpy_inside(**options: Unpack[NumpyInsideOptions]) -> None: ...
 
 
-def torch_in_numpy_out(func: Decorated | None = None, /, **options: Unpack[TorchBodyOptions]) -> Any:
-    return decorate("torch_in_numpy_out", func, dict(options))
+numpy_in_torch_out = preset("numpy_in_torch_out", _numpy_to_torch)
+torch_in_numpy_out = preset("torch_in_numpy_out", _torch_body)
+numpy_in_numpy_out = preset("numpy_in_numpy_out", _body)
+torch_in_torch_out = preset("torch_in_torch_out", _torch_body)
+numpy_inside = preset("numpy_inside", _numpy_inside)
+torch_inside = preset("torch_inside", _torch_inside)
+autoconvert = preset("autoconvert", _torch_body)
 
-
-def numpy_in_numpy_out(func: Decorated | None = None, /, **options: Unpack[BodyOptions]) -> Any:
-    return decorate("numpy_in_numpy_out", func, dict(options))
-
-
-def torch_in_torch_out(func: Decorated | None = None, /, **options: Unpack[TorchBodyOptions]) -> Any:
-    return decorate("torch_in_torch_out", func, dict(options))
-
-
-def numpy_inside(func: Decorated | None = None, /, **options: Unpack[NumpyInsideOptions]) -> Any:
-    return decorate("numpy_inside", func, dict(options))
-
-
-def torch_inside(func: Decorated | None = None, /, **options: Unpack[TorchInsideOptions]) -> Any:
-    return decorate("torch_inside", func, dict(options))
-
-
-def autoconvert(func: Decorated | None = None, /, **options: Unpack[TorchBodyOptions]) -> Any:
-    return decorate("autoconvert", func, dict(options))
-
-
-finish(numpy_in_torch_out, torch_in_numpy_out, numpy_in_numpy_out, torch_in_torch_out)
-finish(numpy_inside, torch_inside, autoconvert)
+#: The typed options of each decorator, for the test that holds them to the table.
+TYPED_OPTIONS: dict[str, type[Any]] = {
+    "numpy_in_torch_out": NumpyToTorchOptions,
+    "torch_in_numpy_out": TorchBodyOptions,
+    "numpy_in_numpy_out": BodyOptions,
+    "torch_in_torch_out": TorchBodyOptions,
+    "numpy_inside": NumpyInsideOptions,
+    "torch_inside": TorchInsideOptions,
+    "autoconvert": TorchBodyOptions,
+}

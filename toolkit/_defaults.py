@@ -237,6 +237,9 @@ class default_device(Scope):
         """The device this scope sets (for ``"auto"``, the one it picked)."""
         return self._value  # type: ignore[no-any-return]
 
+    def __enter__(self) -> torch.device:
+        return super().__enter__()  # type: ignore[no-any-return]
+
     def _on_enter(self) -> Any:
         if not self.factories:
             return None
@@ -287,6 +290,9 @@ class default_float_dtype(Scope):
     def dtype(self) -> torch.dtype:
         """The dtype this scope sets."""
         return self._value  # type: ignore[no-any-return]
+
+    def __enter__(self) -> torch.dtype:
+        return super().__enter__()  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"default_float_dtype({str(self._value).removeprefix('torch.')!r})"

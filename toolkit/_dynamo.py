@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["compiling", "eager", "eval_frame_callback", "opaque", "skip_frames"]
 
@@ -50,13 +52,14 @@ def _skip_code(code: types.CodeType) -> None:
             _skip_code(const)
 
 
-def opaque(func: Any) -> Any:
+def opaque(func: F) -> F:
     """Mark ``func`` as code dynamo neither compiles nor inlines: a call to it from compiled code
     breaks the graph, and its frame runs as Python (its callees' frames may still compile)."""
     if _set_strategy is not None:
         _skip_code(func.__code__)
-    func._torchdynamo_disable = True  # what dynamo reads before inlining a call
-    func._torchdynamo_disable_msg = "numpy-torch-toolkit converts arguments and results as in eager mode"
+    marked: Any = func
+    marked._torchdynamo_disable = True  # what dynamo reads before inlining a call
+    marked._torchdynamo_disable_msg = "numpy-torch-toolkit converts arguments and results as in eager mode"
     return func
 
 
@@ -89,4 +92,4 @@ def eager(func: Callable[..., Any]) -> Callable[..., Any]:
     """``func`` run with dynamo off, it and everything it calls (only ever asked while compiling)."""
     import torch
 
-    return torch.compiler.disable(func, recursive=True)  # type: ignore[no-any-return]
+    return torch.compiler.disable(func, recursive=True)  # type: ignore[no-any-return,no-untyped-call]

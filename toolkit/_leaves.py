@@ -109,7 +109,9 @@ def array_to_torch(
         x = x.view(_ndarray)  # memmap, matrix, ...: same memory, plain type
     natural = torch_of(x.dtype)
     if natural is None:
-        raise ConversionError(f"cannot convert {what} of dtype {describe(x.dtype)} to a torch tensor: {refusal(x.dtype)}")
+        raise ConversionError(
+            f"cannot convert {what} of dtype {describe(x.dtype)} to a torch tensor: {refusal(x.dtype)}"
+        )
     target = dtype if dtype is not None else float_dtype if natural.is_floating_point else None
     if target == natural:
         target = None
@@ -297,7 +299,9 @@ def tensor_steps(t: torch.Tensor, target: np.dtype[Any] | None) -> list[tuple[st
         name = str(t.dtype).removeprefix("torch.")
         steps.append((f"{name} upcast", f"upcasting {name} to {TORCH_TO_NUMPY[t.dtype]}: NumPy has no {name}"))
     if target is not None:
-        steps.append((f"dtype {TORCH_TO_NUMPY[t.dtype]} -> {target}", f"changing dtype {TORCH_TO_NUMPY[t.dtype]} -> {target}"))
+        steps.append(
+            (f"dtype {TORCH_TO_NUMPY[t.dtype]} -> {target}", f"changing dtype {TORCH_TO_NUMPY[t.dtype]} -> {target}")
+        )
     if t.dim() == 0:
         steps.append(("0-d tensor to NumPy scalar", "turning a 0-d tensor into a NumPy scalar"))
     return steps
@@ -396,7 +400,9 @@ def numpy_leaf(dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, c
     return functools.partial(_to_numpy, dtype=dtype, float_dtype=float_dtype, copy=copy)
 
 
-def numpy_body_leaf(dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, on_grad: Callable[[], None]) -> Leaf:
+def numpy_body_leaf(
+    dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, on_grad: Callable[[], None]
+) -> Leaf:
     """For what a NumPy body receives: a tensor that requires grad arrives as a detached copy.
 
     Sharing its memory would let an in-place write by the body corrupt the

@@ -31,10 +31,7 @@ class _Probe:
         self.steps = steps
 
     def holds(self) -> bool:
-        for registry, key, value in self.steps:
-            if registry.get(key) is not value:
-                return False
-        return True
+        return all(registry.get(key) is value for registry, key, value in self.steps)
 
 
 # id(module) -> (a weak reference to it, its probe); an entry goes when its module does.

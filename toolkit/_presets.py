@@ -2,7 +2,7 @@
 
 Each preset says what the body receives and what the caller receives; the
 options a preset takes follow from that (:func:`options_of`), and so do
-each decorator's keyword-only signature and docstring (:func:`finish`).
+each decorator's keyword-only signature and docstring (:func:`preset`).
 The typed options of ``_decorators.py`` are checked against this table by
 the tests.
 """
@@ -14,9 +14,7 @@ import inspect
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import Any, ParamSpec, Protocol, cast, overload
 
 from ._calls import OUTPUTS, CallPath, Options
 from ._defaults import parse_torch_options
@@ -24,7 +22,19 @@ from ._errors import suggest
 from ._params import Params
 from ._wrapper import bound_offset, make_wrapper, underlying
 
-__all__ = ["TABLE", "Preset", "decorate", "finish", "options_of"]
+__all__ = ["TABLE", "Decorator", "Preset", "decorate", "options_of", "preset"]
+
+P = ParamSpec("P")
+Decorated = Callable[..., Any]
+
+
+class Decorator(Protocol[P]):
+    """A ``toolkit`` decorator: ``@name``, or ``@name(**options)`` with the options ``P`` names."""
+
+    @overload
+    def __call__(self, func: Decorated, /) -> Decorated: ...
+    @overload
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> Callable[[Decorated], Decorated]: ...
 
 
 @dataclass(frozen=True)
@@ -143,18 +153,28 @@ _BY_NAME = {p.name: p for p in TABLE}
 
 # Every option: its type in the signature, its default, and what it does.
 _OPTIONS: dict[str, tuple[str, str, str]] = {
-    "device": ("DeviceLike | None", "None", "where the tensors this decorator makes go ({where}); a name, "
-               "``torch.device``, CUDA index or ``\"auto\"``."),
+    "device": (
+        "DeviceLike | None",
+        "None",
+        'where the tensors this decorator makes go ({where}); a name, ``torch.device``, CUDA index or ``"auto"``.',
+    ),
     "dtype": ("DTypeLike | None", "None", "cast every array or tensor the body receives to this dtype."),
     "float_dtype": ("DTypeLike | None", "None", "cast the real floating arrays or tensors the body receives."),
     "only": ("str | Iterable[str] | None", "None", "names of the parameters to convert; the rest pass untouched."),
     "exclude": ("str | Iterable[str] | None", "None", "names of the parameters to leave untouched."),
     "no_grad": ("bool", "False", "run the body under ``torch.no_grad()``."),
-    "restore_dtype": ("bool", "True", "floating results take the dtype of the caller's first floating value; "
-                      "``False`` keeps the body's dtypes."),
-    "compile": ("bool | Mapping[str, Any]", "False", "trace the NumPy body with ``torch.compile`` when called "
-                "with tensors, so it runs as torch operations on their device, gradients included (a dict "
-                "gives ``torch.compile`` options)."),
+    "restore_dtype": (
+        "bool",
+        "True",
+        "floating results take the dtype of the caller's first floating value; ``False`` keeps the body's dtypes.",
+    ),
+    "compile": (
+        "bool | Mapping[str, Any]",
+        "False",
+        "trace the NumPy body with ``torch.compile`` when called "
+        "with tensors, so it runs as torch operations on their device, gradients included (a dict "
+        "gives ``torch.compile`` options).",
+    ),
 }
 _COMPILE_KEYS = ("backend", "mode", "options", "dynamic", "disable")
 
@@ -270,9 +290,7 @@ def _refuse_unknown(preset: Preset, unknown: set[str], where: str) -> None:
     name = sorted(unknown)[0]
     if name in _OPTIONS:
         why = "its body receives NumPy arrays, so it makes no tensors to place" if name == "device" else ""
-        raise TypeError(
-            f"{where} does not take {name}{': ' + why if why else ''}; its options are {', '.join(takes)}"
-        )
+        raise TypeError(f"{where} does not take {name}{': ' + why if why else ''}; its options are {', '.join(takes)}")
     raise TypeError(f"{where} has no option {name!r}; its options are {', '.join(takes)}{suggest(name, takes)}")
 
 
@@ -319,10 +337,18 @@ def _signature(preset: Preset) -> inspect.Signature:
     return inspect.Signature([func, *options], return_annotation="Any")
 
 
-def finish(*decorators: Callable[..., Any]) -> None:
-    """Give each public decorator its docstring and keyword-only signature, from the table."""
-    for decorator in decorators:
-        preset = _BY_NAME[decorator.__name__]
-        decorator.__doc__ = _docstring(preset)
-        decorator.__signature__ = _signature(preset)  # type: ignore[attr-defined]
-        decorator.__module__ = "toolkit"
+def preset(name: str, options: Callable[P, None]) -> Decorator[P]:
+    """The public decorator ``name``, usable bare or with options, documented from the table.
+
+    ``options`` only types the options for type checkers (``_decorators.Decorator``).
+    """
+    row = _BY_NAME[name]
+
+    def decorator(func: Any = None, /, **given: Any) -> Any:
+        return decorate(name, func, given)
+
+    decorator.__name__ = decorator.__qualname__ = name
+    decorator.__module__ = "toolkit"
+    decorator.__doc__ = _docstring(row)
+    decorator.__signature__ = _signature(row)  # type: ignore[attr-defined]
+    return cast(Decorator[P], decorator)

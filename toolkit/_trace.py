@@ -112,13 +112,13 @@ class trace(Scope):
     >>> import numpy as np
     >>> from toolkit import to_torch
     >>> with trace() as log:
-    ...     batch = to_torch({"x": np.zeros((2, 3)), "y": np.ones(2)[::-1]}, float_dtype="float32")
+    ...     batch = to_torch({"x": np.zeros((2, 3)), "y": np.ones(2)[::-1]})
     >>> print(log)
-    to_torch() argument 'data'['x']: numpy float64[2, 3] cpu -> torch float32 cpu, 24 B copied: dtype float64 -> float32
-    to_torch() argument 'data'['y']: numpy float64[2] cpu -> torch float32 cpu, 8 B copied: dtype float64 -> float32, negative strides
-    2 of 2 copied, 32 B in all
+    to_torch() argument 'data'['x']: numpy float64[2, 3] cpu -> torch float64 cpu, 48 B shared
+    to_torch() argument 'data'['y']: numpy float64[2] cpu -> torch float64 cpu, 16 B copied: negative strides
+    1 of 2 copied, 16 B in all
     >>> log.bytes_copied
-    32
+    16
 
     .. versionadded:: 0.2
     """
@@ -147,13 +147,12 @@ class trace(Scope):
 
 
 def _size(n: float) -> str:
-    if n < 1024:
-        return f"{int(n)} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        n /= 1024
+    unit = "B"
+    for bigger in ("KiB", "MiB", "GiB"):
         if n < 1024:
             break
-    return f"{n:.1f} {unit}"
+        n, unit = n / 1024, bigger
+    return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
 
 
 class Recorder:
@@ -248,9 +247,9 @@ def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False) -> 
             if out.dtype != view.dtype:
                 why.append(f"dtype {view.dtype} -> {out.dtype}".replace("torch.", ""))
         else:
-            natural = TORCH_TO_NUMPY.get(view.dtype)
+            as_numpy = TORCH_TO_NUMPY.get(view.dtype)
             got = np.asarray(out).dtype
-            why += [word for word, _ in tensor_steps(view, got if natural is not None and got != natural else None)]
+            why += [word for word, _ in tensor_steps(view, got if as_numpy is not None and got != as_numpy else None)]
     elif isinstance(view, np.generic):
         why.append("NumPy scalar")
     elif isinstance(out, torch.Tensor):

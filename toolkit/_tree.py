@@ -172,7 +172,9 @@ def convert_items(
     return pairs
 
 
-def walk_values(leaf: Leaf, values: tuple[Any, ...], memo: Memo, on_error: Callable[[Exception, Any], None]) -> list[Any]:
+def walk_values(
+    leaf: Leaf, values: tuple[Any, ...], memo: Memo, on_error: Callable[[Exception, Any], None]
+) -> list[Any]:
     """A call's positional arguments converted, as ``walk`` would, sharing ``memo``.
 
     Bare leaves (the common case) skip the memo when no object repeats among
@@ -330,7 +332,7 @@ def _dataclass(leaf: Leaf, obj: Any, memo: Memo) -> Any:
     new = copy.copy(obj)
     state = getattr(new, "__dict__", None)
     if state is not None:
-        for name in _cached_properties(type(obj)):
+        for name in _cached_properties(type(obj)):  # type: ignore[arg-type]
             state.pop(name, None)  # computed from the old fields
     for name, value in values.items():
         object.__setattr__(new, name, value)

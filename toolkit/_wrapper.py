@@ -77,7 +77,8 @@ class BoundDecoratedFunction(wrapt.BoundFunctionWrapper):  # type: ignore[type-a
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         parent = self._self_parent
-        owner = self.__wrapped__.__self__ if self._self_binding == "classmethod" else self._self_instance
+        wrapped: Any = self.__wrapped__
+        owner = wrapped.__self__ if self._self_binding == "classmethod" else self._self_instance
         if owner is None:  # reached through the class: the function itself
             return parent.__reduce_ex__(protocol)
         name = _holder(owner, parent)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 CASES = textwrap.dedent(
-    '''
+    """
     import os, sys, tempfile, warnings
     import numpy as np, torch
     from toolkit import CopyError, to_numpy, to_torch, torch_inside, numpy_inside
@@ -93,7 +93,7 @@ CASES = textwrap.dedent(
             out = numpy_inside(lambda x: x * 2)(w.t()[::2])
         assert out.shape == (2, 4)
     print("all done", flush=True)
-    '''
+    """
 )
 
 

@@ -30,7 +30,9 @@ def test_writes_to_the_tensor_never_reach_the_frame():
 
 def test_a_mixed_frame_is_refused_naming_its_type():
     frame = pd.DataFrame({"a": [1.0], "name": ["x"]})
-    with pytest.raises(ConversionError, match=r"'data'\['batch'\]: cannot convert a DataFrame viewed as a NumPy array of dtype object"):
+    with pytest.raises(
+        ConversionError, match=r"'data'\['batch'\]: cannot convert a DataFrame viewed as a NumPy array of dtype object"
+    ):
         to_torch({"batch": frame})
 
 

@@ -3,7 +3,16 @@
 import numpy as np
 import torch
 
-from toolkit import default_device, numpy_dtype, to_numpy, to_torch, torch_dtype, torch_in_numpy_out
+from toolkit import (
+    default_device,
+    numpy_dtype,
+    numpy_inside,
+    to_numpy,
+    to_torch,
+    torch_dtype,
+    torch_in_numpy_out,
+    trace,
+)
 
 
 @torch_in_numpy_out
@@ -16,6 +25,11 @@ def configured(x: torch.Tensor, scale: float) -> torch.Tensor:
     return x * scale
 
 
+@numpy_inside(compile={"backend": "eager"}, restore_dtype=False)
+def legacy(x: np.ndarray) -> np.ndarray:
+    return x
+
+
 reveal_type(bare)
 reveal_type(configured)
 reveal_type(torch_dtype("float32"))
@@ -24,4 +38,8 @@ reveal_type(to_torch(np.zeros(2)))
 reveal_type(to_numpy(torch.zeros(2)))
 with default_device("cpu") as dev:
     reveal_type(dev)
-configured(torch.zeros(1), "2")  # a str is no float: the decorated signature is kept
+with trace() as log:
+    reveal_type(log.bytes_copied)
+torch_in_numpy_out(devce="cpu")  # a typo in an option name is a type error
+numpy_inside(device="cpu")  # so is an option the decorator does not take
+torch_in_numpy_out(no_grad="yes")  # and a value of the wrong type
