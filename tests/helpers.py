@@ -61,3 +61,16 @@ class Runner:
         return x * 2
 
     run = torch_in_numpy_out(_raw)
+
+
+class DLPackOnly:
+    """A foreign array that offers only DLPack (as CuPy or JAX do), over a tensor's or an array's memory."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()

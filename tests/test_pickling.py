@@ -39,16 +39,25 @@ def test_bound_methods_round_trip(dumps):
     assert cls_method(np.ones(1)).tolist() == [1.0]
 
 
-def test_cloudpickle_keeps_the_decoration_of_a_local_function():
+def local_bump():
+    """A decorated local function (cloudpickle carries it by value), with an option to keep."""
+
     @torch_in_numpy_out(float_dtype="float16")
     def local(x):
         assert isinstance(x, torch.Tensor) and x.dtype is torch.float16
         return x + 1
 
-    again = cloudpickle.loads(cloudpickle.dumps(local))
+    return local
+
+
+def check_bump(again):
     out = again(np.zeros(2))
     assert isinstance(out, np.ndarray) and out.dtype == np.float16  # still decorated, options kept
     assert again.__name__ == "local"
+
+
+def test_cloudpickle_keeps_the_decoration_of_a_local_function():
+    check_bump(cloudpickle.loads(cloudpickle.dumps(local_bump())))
 
 
 def test_plain_pickle_of_a_local_function_fails_as_for_any_local_function():
@@ -164,14 +173,7 @@ def vendored_cloudpickle(tmp_path, monkeypatch):
 
 
 def test_a_vendored_cloudpickle_keeps_the_decoration_of_a_local_function(vendored_cloudpickle):
-    @torch_in_numpy_out(float_dtype="float16")
-    def local(x):
-        assert isinstance(x, torch.Tensor) and x.dtype is torch.float16
-        return x + 1
-
-    again = pickle.loads(vendored_cloudpickle.dumps(local))
-    out = again(np.zeros(2))
-    assert isinstance(out, np.ndarray) and out.dtype == np.float16
+    check_bump(pickle.loads(vendored_cloudpickle.dumps(local_bump())))
 
 
 def test_a_method_stored_under_another_name_keeps_its_decoration():

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from helpers import DLPackOnly
 
 from toolkit import ConversionError, CopyError, to_numpy
 
@@ -159,17 +160,6 @@ def test_sub_byte_and_bit_tensors_are_refused(name):
         pytest.skip(f"this torch cannot allocate {name}")
     with pytest.raises(TypeError, match=f"NumPy has no dtype {name}"):
         to_numpy(t)
-
-
-class DLPackOnly:
-    def __init__(self, tensor):
-        self._t = tensor
-
-    def __dlpack__(self, *args, **kwargs):
-        return self._t.__dlpack__(*args, **kwargs)
-
-    def __dlpack_device__(self):
-        return self._t.__dlpack_device__()
 
 
 def test_dlpack_and_array_likes_convert():

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from helpers import DLPackOnly
 
 from toolkit import ConversionError, CopyError, _leaves, default_device, default_float_dtype, to_torch, torch_dtype
 
@@ -294,45 +295,15 @@ def test_array_likes_convert_through_numpy():
     assert t2.tolist() == [0.0, 1.0, 2.0]
 
 
-class DLPackOnly:
-    """A foreign array that offers only DLPack (as CuPy or JAX do)."""
-
-    def __init__(self, tensor):
-        self._t = tensor
-        self.strides = tensor.stride()
-
-    def __dlpack__(self, *args, **kwargs):
-        return self._t.__dlpack__(*args, **kwargs)
-
-    def __dlpack_device__(self):
-        return self._t.__dlpack_device__()
-
-    def copy(self):
-        return DLPackOnly(self._t.clone())
-
-
 def test_dlpack_objects_convert_without_copy():
     source = torch.arange(4.0)
     t = to_torch(DLPackOnly(source))
     assert t.data_ptr() == source.data_ptr()
 
 
-class NumpyDLPack:
-    """A CPU producer that offers only DLPack, over NumPy memory (no NumPy view of its own)."""
-
-    def __init__(self, array):
-        self._a = array
-
-    def __dlpack__(self, *args, **kwargs):
-        return self._a.__dlpack__(*args, **kwargs)
-
-    def __dlpack_device__(self):
-        return self._a.__dlpack_device__()
-
-
 def test_cpu_dlpack_object_with_negative_strides_is_copied_not_crashed():
     base = np.arange(4.0)
-    t = to_torch(NumpyDLPack(base[::-1]))
+    t = to_torch(DLPackOnly(base[::-1]))
     assert t.tolist() == [3.0, 2.0, 1.0, 0.0]
     t[0] = 9.0
     assert base.tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -429,7 +400,7 @@ def test_dtypes_equal_to_a_supported_one_convert_whatever_their_character_code()
 def test_a_dlpack_producer_over_read_only_memory_never_yields_a_writable_view():
     base = np.arange(4.0)
     base.flags.writeable = False
-    t = to_torch(NumpyDLPack(base))  # NumPy 2 marks its DLPack export read-only
+    t = to_torch(DLPackOnly(base))  # NumPy 2 marks its DLPack export read-only
     t[0] = 9.0
     assert base.tolist() == [0.0, 1.0, 2.0, 3.0]
     assert t.data_ptr() != base.ctypes.data
@@ -439,7 +410,7 @@ def test_a_read_only_memmap_behind_a_dlpack_producer_is_copied(tmp_path):
     path = tmp_path / "data.bin"
     np.arange(8.0).tofile(path)
     mapped = np.memmap(path, dtype=np.float64, mode="r")
-    t = to_torch(NumpyDLPack(mapped))
+    t = to_torch(DLPackOnly(mapped))
     t += 1  # would segfault on read-only pages if it were a view
     assert np.fromfile(path).tolist() == list(map(float, range(8)))
 

@@ -8,27 +8,21 @@ over between machines.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import os
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import _decorators as deco
 from ._convert import to_torch
-from ._decorators import (
-    autoconvert,
-    numpy_in_numpy_out,
-    numpy_in_torch_out,
-    numpy_inside,
-    torch_in_numpy_out,
-    torch_in_torch_out,
-    torch_inside,
-)
 
 __all__ = ["Row", "peak_cast_memory", "plot", "run", "table"]
 
@@ -46,6 +40,21 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.toolkit_us / self.baseline_us
+
+
+@contextlib.contextmanager
+def _one_cpu() -> Iterator[None]:
+    """Run on one CPU while measuring (where the OS allows): no migration between cores mid-round."""
+    pin = getattr(os, "sched_setaffinity", None)
+    allowed = os.sched_getaffinity(0) if pin is not None else set()
+    if pin is None or len(allowed) < 2:
+        yield
+        return
+    pin(0, {max(allowed)})
+    try:
+        yield
+    finally:
+        pin(0, allowed)
 
 
 def _best(fns: list[Callable[[], Any]], number: int, rounds: int) -> list[float]:
@@ -88,7 +97,7 @@ def _decorator_cases() -> list[tuple[str, Callable[[], Any], str, Callable[[], A
     da, db, dc = doubles
     f = torch.from_numpy
 
-    @autoconvert
+    @deco.autoconvert
     def annotated(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> np.ndarray[Any, Any]:
         return a + b * c  # type: ignore[return-value]  # the annotation says what the caller receives
 
@@ -124,12 +133,12 @@ def _decorator_cases() -> list[tuple[str, Callable[[], Any], str, Callable[[], A
     ]
 
 
-_t2n = torch_in_numpy_out(_body)
-_n2t = numpy_in_torch_out(_body)
-_n2n = numpy_in_numpy_out(_body)
-_t2t = torch_in_torch_out(_body)
-_ni = numpy_inside(_body)
-_ti = torch_inside(_body)
+_t2n = deco.torch_in_numpy_out(_body)
+_n2t = deco.numpy_in_torch_out(_body)
+_n2n = deco.numpy_in_numpy_out(_body)
+_t2t = deco.torch_in_torch_out(_body)
+_ni = deco.numpy_inside(_body)
+_ti = deco.torch_inside(_body)
 
 
 class _Model(torch.nn.Module):
@@ -137,7 +146,7 @@ class _Model(torch.nn.Module):
         super().__init__()
         self.linear = torch.nn.Linear(16, 4)
 
-    @torch_in_numpy_out
+    @deco.torch_in_numpy_out
     def forward(self, x: torch.Tensor) -> Any:
         return self.linear(x)
 
@@ -157,7 +166,7 @@ def _nested_body(batch: Any) -> Any:
     return batch["x0"]
 
 
-_nested = torch_in_numpy_out(_nested_body)
+_nested = deco.torch_in_numpy_out(_nested_body)
 
 
 def _hand_converter(obj: Any) -> Any:
@@ -177,7 +186,7 @@ def _compiled_rows(quick: bool) -> list[Row]:
         z = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
         return np.tanh(np.clip(z, -3.0, 3.0) @ w).sum(axis=1)
 
-    plain, compiled = numpy_inside(normalise), numpy_inside(compile=True)(normalise)
+    plain, compiled = deco.numpy_inside(normalise), deco.numpy_inside(compile=True)(normalise)
     rows = []
     for n in (64, 4096):
         x = torch.randn(n, 256)
@@ -189,13 +198,18 @@ def _compiled_rows(quick: bool) -> list[Row]:
         ours, theirs = _best(
             [functools.partial(compiled, x, w), functools.partial(plain, x, w)], number=number, rounds=3 if quick else 6
         )
-        case = f"numpy_inside(compile=True), {n}x256 float32 (first call {first:.1f} s)"
+        case = f"deco.numpy_inside(compile=True), {n}x256 float32 (first call {first:.1f} s)"
         rows.append(Row(case, ours, "numpy_inside", theirs, 0))
     return rows
 
 
 def run(quick: bool = False, compiled: bool = True) -> list[Row]:
-    """Measure every case; ``quick`` uses fewer rounds and smaller big arrays."""
+    """Measure every case; ``quick`` uses fewer rounds. Pinned to one CPU where the OS allows."""
+    with _one_cpu():
+        return _run(quick, compiled)
+
+
+def _run(quick: bool, compiled: bool) -> list[Row]:
     scale = 1 if quick else 4
     rows = []
     # Many short rounds, alternating: the best of each is what the machine gives when it is quiet.

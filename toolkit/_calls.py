@@ -40,12 +40,12 @@ from ._defaults import CPU, current_float_dtype, modes_active, torch_default_dev
 from ._dtypes import TORCH_TO_NUMPY
 from ._dynamo import compiling, eager, eval_frame_callback, opaque
 from ._errors import GradientDetachedWarning, with_path
-from ._leaves import SHAREABLE, numpy_body_leaf, numpy_leaf, plain_numpy, torch_leaf
+from ._leaves import PURE, SHAREABLE, numpy_body_leaf, numpy_leaf, plain_numpy, torch_leaf
 from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._scope import ENTERED
 from ._trace import ACTIVE, Recorder, recorder
-from ._tree import Memo, convert_items, remake_mapping, remake_sequence, walk, walk_values
+from ._tree import Memo, convert_items, remake_mapping, remake_sequence, walk, walk_pure, walk_values
 
 __all__ = [
     "OUTPUTS",
@@ -344,13 +344,17 @@ class CallPath:
                 resolved = True
             count = len(args)
             # One object twice converts once, and containers keep aliasing: the memo's job (general).
-            general = count > length >= 0 or (
-                count > 1
-                and (
-                    args[0] is args[1]
-                    or args[-1] is args[-2]
-                    or args[0] is args[-1]
-                    or (count > 3 and len(set(map(id, args))) < count)
+            general = (
+                count > length >= 0
+                or (count == 1 and type(args[0]) in _CONTAINERS)
+                or (
+                    count > 1
+                    and (
+                        args[0] is args[1]
+                        or args[-1] is args[-2]
+                        or args[0] is args[-1]
+                        or (count > 3 and len(set(map(id, args))) < count)
+                    )
                 )
             )
             new_args: list[Any] = []
@@ -366,47 +370,44 @@ class CallPath:
                             break
                         x = to_torch(x) if spec is TORCH else to_numpy(x)
                     append(x)
-            elif direction is NUMPY:
+            else:  # bare tensors and arrays, the ones the direction converts written out
+                to_numpy = direction is NUMPY
                 for x in args:
-                    if type(x) is _Tensor:
+                    kind = type(x)
+                    if kind is _Tensor:
                         if tensor is None:
                             tensor = x
-                        try:
-                            y = x.numpy()  # refuses what needs more (grad, bits, a device)
-                        except (RuntimeError, TypeError):
-                            general = True
-                            break
-                        append(y[()] if y.ndim == 0 else y)
-                    elif type(x) is _ndarray or type(x) in atoms:
-                        if array is None and type(x) is _ndarray:
-                            array = x
-                        append(x)
-                    else:
-                        general = True
-                        break
-            else:
-                for x in args:
-                    if type(x) is _ndarray:
+                        if to_numpy:
+                            try:
+                                x = x.numpy()  # refuses what needs more (grad, bits, a device)
+                            except (RuntimeError, TypeError):
+                                general = True
+                                break
+                            x = x[()] if x.ndim == 0 else x
+                    elif kind is _ndarray:
                         if array is None:
                             array = x
-                        if not (x.flags.behaved and x.dtype in shareable):
-                            general = True
-                            break
-                        append(from_numpy(x))
-                    elif type(x) is _Tensor or type(x) in atoms:
-                        if tensor is None and type(x) is _Tensor:
-                            tensor = x
-                        append(x)
-                    else:
+                        if not to_numpy:
+                            if not (x.flags.behaved and x.dtype in shareable):
+                                general = True
+                                break
+                            x = from_numpy(x)
+                    elif kind not in atoms:
                         general = True
                         break
+                    append(x)
             if general:  # what was converted so far had no side effects: start again, with the memo
                 if not walkable:
                     return full(wrapped, instance, args, kwargs)  # the mirror rule's notes, per-parameter specs
                 tensor = array = None
                 try:
-                    new_args = walk_values(leaf, args, {}, _failed_at)
+                    if count == 1:  # one batch
+                        new_args = [walk_pure(leaf, args[0], PURE)]
+                    else:
+                        new_args = walk_values(leaf, args, {}, _failed_at)
                 except Exception as exc:
+                    if count == 1:
+                        _failed_at(exc, 0)
                     raise named(exc, 0) from exc
             result = eager(wrapped)(*new_args) if numpy_body and callback() is not None else wrapped(*new_args)
             out = plain_result(result, tensor, array)
@@ -425,6 +426,7 @@ class CallPath:
 
 _ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))
 _BARE = frozenset((_Tensor, _ndarray, *_ATOMS))
+_CONTAINERS = frozenset((dict, list, tuple))  # one of these alone (a batch) goes straight to the walk
 
 
 def _failed_at(exc: Exception, key: Any) -> None:
@@ -468,8 +470,7 @@ def _plain_to_torch(result: Any, *_: Any) -> Any:
 class NumpyOut(CallPath):
     """The caller receives NumPy: ``torch_in_numpy_out``, ``numpy_in_numpy_out``."""
 
-    def _plain_result(self, result: Any, tensor: Any, array: Any) -> Any:
-        return _plain_to_numpy(result)
+    _plain_result = staticmethod(_plain_to_numpy)  # type: ignore[assignment]
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         return walk(_traced(plain_numpy, rec), result, {})
@@ -482,8 +483,7 @@ class TorchOut(CallPath):
     data here, as ``to_torch`` would; tensors the body made keep their dtype.
     """
 
-    def _plain_result(self, result: Any, tensor: Any, array: Any) -> Any:
-        return _plain_to_torch(result)
+    _plain_result = staticmethod(_plain_to_torch)  # type: ignore[assignment]
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         leaf = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)
@@ -506,23 +506,25 @@ class MirrorOut(CallPath):
         # tensor (or, with none, the first array) is floating, and sets the dtype.
         restore = self._restore
         if tensor is not None:
-            dtype = tensor.dtype  # on the CPU where the body is NumPy: .numpy() took it
             if (
                 type(result) is _ndarray
-                and (self.numpy_body or tensor.is_cpu)
-                and dtype.is_floating_point
+                and (self.numpy_body or tensor.is_cpu)  # a NumPy body's tensors were on the CPU: .numpy() took them
                 and result.flags.behaved
                 and result.dtype in SHAREABLE
             ):
                 out = torch.from_numpy(result)
-                got = out.dtype
-                return out if not restore or got == dtype or not got.is_floating_point else out.to(dtype)
+                got, dtype = out.dtype, tensor.dtype
+                if got == dtype or not restore or not got.is_floating_point:
+                    return out
+                if dtype.is_floating_point:
+                    return out.to(dtype)
         elif array is not None:
-            float_np = array.dtype
-            if type(result) is _Tensor and not result.requires_grad and float_np.kind == "f" and float_np.isnative:
+            if type(result) is _Tensor and not result.requires_grad:
                 as_numpy = result.numpy()
-                got_np = as_numpy.dtype
-                if restore and got_np is not float_np and got_np.kind == "f" and got_np != float_np:
+                got_np, float_np = as_numpy.dtype, array.dtype
+                if got_np != float_np and restore and got_np.kind == "f":
+                    if float_np.kind != "f" or not float_np.isnative:
+                        return NotImplemented  # the first floating value comes later: the full path finds it
                     as_numpy = as_numpy.astype(float_np)
                 return as_numpy[()] if as_numpy.ndim == 0 else as_numpy
         else:

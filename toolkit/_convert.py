@@ -7,9 +7,9 @@ from typing import Any
 from ._defaults import DeviceLike, parse_torch_options, torch_target
 from ._dtypes import DTypeLike, numpy_dtype
 from ._errors import with_path
-from ._leaves import numpy_leaf, torch_leaf
+from ._leaves import PURE, numpy_leaf, torch_leaf
 from ._trace import recorder
-from ._tree import walk
+from ._tree import walk, walk_pure
 
 __all__ = ["to_torch", "to_numpy"]
 
@@ -24,7 +24,7 @@ def _convert(leaf: Any, data: Any, function: str, copy: bool | None) -> Any:
     rec = recorder(function, copy)
     try:
         if rec is None:
-            return walk(leaf, data, {})
+            return walk_pure(leaf, data, PURE)
         out = walk(rec.wrap(leaf), data, {})
     except Exception as exc:
         raise with_path(exc, f"{function} argument 'data'") from exc

@@ -33,6 +33,7 @@ from ._errors import ConversionError, CopyError
 
 __all__ = [
     "CPU",
+    "PURE",
     "SHAREABLE",
     "copy_reason",
     "numpy_body_leaf",
@@ -53,6 +54,9 @@ _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 # Dtypes torch.from_numpy shares as they are, once the array is behaved (aligned, writable).
 # Complex is not among them: torch aligns it more strictly than NumPy.
 SHAREABLE = frozenset(d for d in NUMPY_TO_TORCH if d.kind in "biuf")
+# Leaves whose conversion runs no code of the caller's (no __array__, no properties): converting
+# one twice does nothing the first time did not, which the walk's fast path relies on.
+PURE = frozenset((_ndarray, _Tensor))
 _DLPACK_CPU = 1  # kDLCPU in DLPack's device enumeration
 
 # Why an array's memory cannot be shared: the trace's word, and the error's.
