@@ -179,3 +179,18 @@ def test_results_cast_by_annotation_are_detached_silently():
         warnings.simplefilter("error")
         out = f(np.ones(2))
     assert out.dtype == np.float16 and out.tolist() == [1.0, 1.0]
+
+
+def test_mixed_annotations_by_position_on_the_plain_path():
+    seen = []
+
+    @autoconvert
+    def mixed(x: torch.Tensor, y: np.ndarray, scale: float, anything) -> torch.Tensor:
+        seen.append((type(x), type(y), type(scale), type(anything)))
+        return x * scale
+
+    raw = np.ones(2)
+    for _ in range(2):  # the first call resolves the annotations, the second runs on them
+        out = mixed(np.ones(2), torch.ones(2), 2.0, raw)
+        assert isinstance(out, torch.Tensor) and out.tolist() == [2.0, 2.0]
+    assert seen == [(torch.Tensor, np.ndarray, float, np.ndarray)] * 2

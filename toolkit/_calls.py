@@ -371,13 +371,13 @@ class CallPath:
                         x = to_torch(x) if spec is TORCH else to_numpy(x)
                     append(x)
             else:  # bare tensors and arrays, the ones the direction converts written out
-                to_numpy = direction is NUMPY
+                into_numpy = direction is NUMPY
                 for x in args:
                     kind = type(x)
                     if kind is _Tensor:
                         if tensor is None:
                             tensor = x
-                        if to_numpy:
+                        if into_numpy:
                             try:
                                 x = x.numpy()  # refuses what needs more (grad, bits, a device)
                             except (RuntimeError, TypeError):
@@ -387,7 +387,7 @@ class CallPath:
                     elif kind is _ndarray:
                         if array is None:
                             array = x
-                        if not to_numpy:
+                        if not into_numpy:
                             if not (x.flags.behaved and x.dtype in shareable):
                                 general = True
                                 break

@@ -178,7 +178,7 @@ class _Impure(Exception):
 
 
 _ATOMS = frozenset(t for t, kind in _BUILTIN.items() if kind == ATOM)
-_PLAIN = {dict: _DICT, list: _LIST, tuple: _TUPLE}
+_PLAIN: dict[type, int] = {dict: _DICT, list: _LIST, tuple: _TUPLE}
 
 
 def walk_pure(leaf: Leaf, obj: Any, pure: frozenset[type]) -> Any:
