@@ -29,6 +29,7 @@ def test_demo_tours_both_directions(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "to_torch" in out and "to_numpy" in out and "@numpy_inside" in out and "@torch_in_numpy_out" in out
+    assert "accuracy() argument 'logits'" in out and "copied: negative strides" in out
 
 
 @pytest.mark.parametrize("command", [[], ["info", "--help"], ["demo", "--help"], ["bench", "--help"]])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import toolkit
 from toolkit import (
     GradientDetachedWarning,
     autoconvert,
@@ -896,3 +897,60 @@ def test_the_typed_options_are_the_tables():
         typed = _decorators.TYPED_OPTIONS[row.name]
         assert set(typed.__required_keys__ | typed.__optional_keys__) == set(_presets.options_of(row)), row.name
         assert list(inspect.signature(getattr(_decorators, row.name)).parameters)[1:] == list(_presets.options_of(row))
+
+
+# -- the plain entry (no scope, no torch mode) gives what the full path gives -----------------
+
+
+def _describe(value):
+    if isinstance(value, torch.Tensor):
+        return ("tensor", value.dtype, value.device.type, value.requires_grad, value.detach().tolist())
+    if isinstance(value, (np.ndarray, np.generic)):
+        return (type(value).__name__, str(value.dtype), np.asarray(value).tolist())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_describe(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", {k: _describe(v) for k, v in value.items()})
+    return (type(value).__name__, value)
+
+
+PLAIN_ARGS = {
+    "float32 arrays": lambda: (np.ones(3, np.float32), np.arange(3, dtype=np.float32)),
+    "float64 tensors": lambda: (torch.ones(3, dtype=torch.float64), torch.arange(3.0, dtype=torch.float64)),
+    "int then float tensor": lambda: (torch.arange(3), torch.ones(3)),
+    "int then float array": lambda: (np.arange(3), np.ones(3, np.float32)),
+    "array and tensor": lambda: (np.ones(3), torch.ones(3)),
+    "grad tensor": lambda: (torch.ones(3, requires_grad=True), torch.ones(3)),
+    "read-only and reversed": lambda: (np.broadcast_to(np.ones(1), (3,)), np.arange(3.0)[::-1]),
+    "0-d and scalars": lambda: (torch.tensor(2.0), np.float32(3.0)),
+    "a batch": lambda: ({"x": np.ones(3), "y": [np.zeros(3)]}, np.ones(3)),
+    "one object twice": lambda: (lambda a: (a, a))(np.ones(3)),
+    "python values": lambda: (np.ones(3), 2.5),
+}
+
+
+def _add(a, b):
+    if isinstance(a, dict):
+        a = a["x"]
+    if isinstance(b, (int, float)):
+        return a * b
+    return a + b if not isinstance(a, torch.Tensor) else a + torch.as_tensor(b)
+
+
+@pytest.mark.parametrize("decorator", [*ALL, autoconvert], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("make", PLAIN_ARGS.values(), ids=PLAIN_ARGS.keys())
+def test_the_plain_entry_matches_the_full_path(decorator, make):
+    # A trace scope (which changes no result) sends every call the full path.
+    f = decorator(_add)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientDetachedWarning)
+        try:
+            plain = _describe(f(*make()))
+        except Exception as exc:  # the body may not take this pair: both paths must fail alike
+            plain = ("raised", type(exc))
+        with toolkit.trace():
+            try:
+                full = _describe(f(*make()))
+            except Exception as exc:
+                full = ("raised", type(exc))
+    assert plain == full

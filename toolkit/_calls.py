@@ -40,7 +40,7 @@ from ._defaults import CPU, current_float_dtype, modes_active, torch_default_dev
 from ._dtypes import TORCH_TO_NUMPY
 from ._dynamo import compiling, eager, eval_frame_callback, opaque
 from ._errors import GradientDetachedWarning, with_path
-from ._leaves import PURE, SHAREABLE, numpy_body_leaf, numpy_leaf, plain_numpy, torch_leaf
+from ._leaves import SHAREABLE, numpy_body_leaf, numpy_leaf, plain_numpy, pure_leaves, torch_leaf
 from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._scope import ENTERED
@@ -321,6 +321,7 @@ class CallPath:
             return None
         full, named = self.__call__, self._named
         leaf = self._numpy_in if self.numpy_body else torch_leaf(CPU, False, None, None, None)
+        pure = pure_leaves(leaf)
         numpy_body, walkable, plain_result = self.numpy_body, self.uniform and not self.mirror, self._plain_result
         callback, from_numpy, shareable, atoms = eval_frame_callback, torch.from_numpy, SHAREABLE, _ATOMS
         instance = None
@@ -402,7 +403,7 @@ class CallPath:
                 tensor = array = None
                 try:
                     if count == 1:  # one batch
-                        new_args = [walk_pure(leaf, args[0], PURE)]
+                        new_args = [walk_pure(leaf, args[0], pure)]
                     else:
                         new_args = walk_values(leaf, args, {}, _failed_at)
                 except Exception as exc:

@@ -11,10 +11,11 @@ import numpy as np
 import torch
 import wrapt
 
+from . import _decorators as deco
 from ._convert import to_numpy, to_torch
-from ._decorators import numpy_inside, torch_in_numpy_out
 from ._defaults import default_float_dtype, get_default_device, get_default_float_dtype
 from ._dtypes import dtype_table
+from ._trace import trace
 from ._version import __version__
 
 __all__ = ["main"]
@@ -79,7 +80,7 @@ def demo() -> None:
 
     print("\n3. @torch_in_numpy_out: the body works in torch, the caller gets NumPy")
 
-    @torch_in_numpy_out
+    @deco.torch_in_numpy_out
     def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return (logits.argmax(-1) == labels).float().mean()
 
@@ -88,7 +89,7 @@ def demo() -> None:
 
     print("\n4. @numpy_inside: legacy NumPy code, called with tensors, returns tensors")
 
-    @numpy_inside
+    @deco.numpy_inside
     def moving_average(signal: np.ndarray) -> np.ndarray:
         return np.convolve(signal, np.ones(2) / 2, mode="valid")
 
@@ -99,6 +100,12 @@ def demo() -> None:
     print("\n5. default_float_dtype: float64 data arrives as float32 in its scope")
     with default_float_dtype("float32"):
         _show("to_torch(np.zeros(2)).dtype", to_torch(np.zeros(2)).dtype)
+
+    print("\n6. trace: which conversions copied, and why")
+    with trace() as log:
+        accuracy(logits[:, ::-1], np.array([0, 1, 1]))
+    for record in log:
+        print(f"  {record}")
     print("\nMore: python -m toolkit info | python -m toolkit bench --quick")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from ._defaults import DeviceLike, parse_torch_options, torch_target
 from ._dtypes import DTypeLike, numpy_dtype
 from ._errors import with_path
-from ._leaves import PURE, numpy_leaf, torch_leaf
+from ._leaves import numpy_leaf, pure_leaves, torch_leaf
 from ._trace import recorder
 from ._tree import walk, walk_pure
 
@@ -24,7 +24,7 @@ def _convert(leaf: Any, data: Any, function: str, copy: bool | None) -> Any:
     rec = recorder(function, copy)
     try:
         if rec is None:
-            return walk_pure(leaf, data, PURE)
+            return walk_pure(leaf, data, pure_leaves(leaf))
         out = walk(rec.wrap(leaf), data, {})
     except Exception as exc:
         raise with_path(exc, f"{function} argument 'data'") from exc

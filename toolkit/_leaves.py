@@ -33,12 +33,12 @@ from ._errors import ConversionError, CopyError
 
 __all__ = [
     "CPU",
-    "PURE",
     "SHAREABLE",
     "copy_reason",
     "numpy_body_leaf",
     "numpy_leaf",
     "plain_numpy",
+    "pure_leaves",
     "tensor_steps",
     "tensor_to_numpy",
     "torch_leaf",
@@ -54,9 +54,6 @@ _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 # Dtypes torch.from_numpy shares as they are, once the array is behaved (aligned, writable).
 # Complex is not among them: torch aligns it more strictly than NumPy.
 SHAREABLE = frozenset(d for d in NUMPY_TO_TORCH if d.kind in "biuf")
-# Leaves whose conversion runs no code of the caller's (no __array__, no properties): converting
-# one twice does nothing the first time did not, which the walk's fast path relies on.
-PURE = frozenset((_ndarray, _Tensor))
 _DLPACK_CPU = 1  # kDLCPU in DLPack's device enumeration
 
 # Why an array's memory cannot be shared: the trace's word, and the error's.
@@ -243,12 +240,26 @@ def _other_to_torch(x: Any, device: torch.device, move: bool, dtype: Any, float_
 
 def _plain_torch(x: Any) -> Any:
     """The default conversion to torch: zero copy on the CPU wherever memory can be shared."""
-    if type(x) is _ndarray and x.flags.behaved and x.dtype in SHAREABLE:
+    if type(x) is _ndarray:
+        return _plain_array(x)
+    return _other_to_torch(x, CPU, False, None, None, None)
+
+
+def _plain_array(x: np.ndarray[Any, Any]) -> Any:
+    """:func:`_plain_torch` for an array known to be exactly an ``np.ndarray``."""
+    if x.flags.behaved and x.dtype in SHAREABLE:
         try:
             return _from_numpy(x)
         except (TypeError, ValueError):
             pass  # the full path copies, or says why not
     return _other_to_torch(x, CPU, False, None, None, None)
+
+
+@functools.lru_cache(maxsize=256)
+def pure_leaves(leaf: Leaf) -> dict[type, Leaf]:
+    """For ``_tree.walk_pure``: the leaf types whose conversion runs no caller's code, each with
+    the function that converts it (``leaf`` itself, or a shortcut that knows the type)."""
+    return {_ndarray: _plain_array if leaf is _plain_torch else leaf, _Tensor: leaf}
 
 
 @functools.lru_cache(maxsize=256)

@@ -181,55 +181,53 @@ _ATOMS = frozenset(t for t, kind in _BUILTIN.items() if kind == ATOM)
 _PLAIN: dict[type, int] = {dict: _DICT, list: _LIST, tuple: _TUPLE}
 
 
-def walk_pure(leaf: Leaf, obj: Any, pure: frozenset[type]) -> Any:
+def walk_pure(leaf: Leaf, obj: Any, pure: Mapping[type, Leaf]) -> Any:
     """``walk(leaf, obj, {})``, faster for the common batch: ``dict``, ``list`` and ``tuple`` of leaves
-    of the ``pure`` types (whose conversion runs no code but ``leaf``'s: no side effects to repeat).
+    of the ``pure`` types, each converted by the function ``pure`` gives for its type (which must
+    convert as ``leaf`` does, running no code of the caller's: no side effects to repeat).
 
     It keeps no memo: it notes every object it meets, and checks once at the
-    end that none was met twice. Where one was (aliasing), or where the tree
-    holds anything else (another container, another leaf type, a cycle), it
-    converts again with :func:`walk`, having converted nothing impure.
+    end that none was met twice. Where one was (aliasing, or a container
+    that holds itself), or where the tree holds anything else (another
+    container, another leaf type), it converts again with :func:`walk`,
+    having converted nothing impure.
     """
     seen: list[Any] = []
     try:
-        out = _pure(leaf, obj, pure, seen, set()) if type(obj) in _PLAIN else None
-    except _Impure:
+        out = _pure(leaf, obj, _PLAIN[type(obj)], pure, seen) if type(obj) in _PLAIN else None
+    except (_Impure, RecursionError):  # RecursionError: a container that holds itself
         out = None
     if out is None or len(set(map(id, seen))) < len(seen):
         return walk(leaf, obj, {})
     return out
 
 
-def _pure(leaf: Leaf, obj: Any, pure: frozenset[type], seen: list[Any], busy: set[int]) -> Any:
-    key = id(obj)
-    if key in busy:
-        raise _Impure  # a cycle: walk() says so
-    busy.add(key)
+def _pure(leaf: Leaf, obj: Any, kind: int, pure: Mapping[type, Leaf], seen: list[Any]) -> Any:
     seen.append(obj)
-    kind = _PLAIN[type(obj)]
-    pairs: dict[Any, Any] = {}
+    outs: list[Any] = []
+    append = outs.append
+    pure_get = pure.get
     for k, v in obj.items() if kind == _DICT else enumerate(obj):
         vtype = type(v)
         try:
-            if vtype in pure:
+            convert = pure_get(vtype)
+            if convert is not None:
                 seen.append(v)
-                out = leaf(v)
+                append(convert(v))
             elif vtype in _ATOMS:
-                out = v
+                append(v)
             elif vtype in _PLAIN:
-                out = _pure(leaf, v, pure, seen, busy)
+                append(_pure(leaf, v, _PLAIN[vtype], pure, seen))
             else:
                 raise _Impure
-        except _Impure:
+        except (_Impure, RecursionError):
             raise
         except Exception as exc:
             push_key(exc, _piece(obj, kind, k))
             raise
-        pairs[k] = out
-    busy.discard(key)
     if kind == _DICT:
-        return pairs
-    return list(pairs.values()) if kind == _LIST else tuple(pairs.values())
+        return dict(zip(obj, outs))  # a plain dict: iterating it again runs no code
+    return outs if kind == _LIST else tuple(outs)
 
 
 def walk_values(
