@@ -303,7 +303,7 @@ def plot(rows: list[Row], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise SystemExit("--plot needs matplotlib: pip install 'numpy-torch-toolkit[plot]'") from exc
-    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(11, 0.55 * len(rows) + 1.8))
     labels = [r.case for r in rows][::-1]
     ratios = [r.ratio for r in rows][::-1]
     targets = [r.target if r.target is not None else 1.0 for r in rows][::-1]
@@ -319,8 +319,10 @@ def plot(rows: list[Row], path: str) -> None:
     for bar, ratio, target in zip(bars, ratios, targets):  # the label clears both bar and tick
         ax.text(max(ratio, target) + 0.03, bar.get_y() + bar.get_height() / 2, f"{ratio:.2f}x", va="center")
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("time relative to the hand-written baseline (lower is better; black tick = target; grey = reported)")
-    ax.set_title("numpy-torch-toolkit overhead, measured side by side in one process")
+    ax.set_xlabel(
+        "time relative to the hand-written baseline\n(lower is better; black tick: target; grey: reported, no target)"
+    )
+    ax.set_title("numpy-torch-toolkit against hand-written code, side by side")
     ax.set_xlim(0, max(max(ratios), max(targets)) * 1.25)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
