@@ -1,6 +1,21 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
-from . import _calls, _convert, _defaults, _dynamo, _leaves, _module, _scope, _streams, _trace, _tree, _wrapper
+from . import (
+    _calls,
+    _convert,
+    _defaults,
+    _dynamo,
+    _leaves,
+    _mirror,
+    _module,
+    _outputs,
+    _plain,
+    _scope,
+    _streams,
+    _trace,
+    _tree,
+    _wrapper,
+)
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -27,7 +42,9 @@ from ._trace import Log, Record, trace
 from ._version import __version__
 
 # Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's code.
-_dynamo.skip_frames(_calls, _convert, _defaults, _leaves, _module, _scope, _streams, _trace, _tree, _wrapper)
+_dynamo.skip_frames(
+    _calls, _convert, _defaults, _leaves, _mirror, _module, _outputs, _plain, _scope, _streams, _trace, _tree, _wrapper
+)
 
 __all__ = [
     "__version__",

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
-from ._calls import MirrorOut, Options, caller_level
+from ._calls import Options, caller_level
 from ._errors import CompileFallbackWarning
+from ._outputs import MirrorOut
 from ._params import Params
 
 __all__ = ["CompiledMirrorOut"]
@@ -125,7 +126,7 @@ class CompiledMirrorOut(MirrorOut):
         if self._compiled is None:
             with self._compile_lock:
                 if self._compiled is None:
-                    func, on_tensors, restore = self.func, self._on_tensors, self._restore
+                    func, on_tensors, restore = self.func, self._on_tensors, self.restore
 
                     def run(*args: Any, **kwargs: Any) -> Any:
                         return traced(func, on_tensors, restore, args, kwargs)
@@ -148,7 +149,7 @@ class CompiledMirrorOut(MirrorOut):
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of the decorated function: traceable, so a compiled caller inlines the body."""
         on_tensors = torch.compiler.wrap_numpy(wrapped)  # type: ignore[no-untyped-call]
-        full, restore = self.__call__, self._restore
+        full, restore = self.__call__, self.restore
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
             if torch.compiler.is_compiling():  # inside a caller's compiled graph

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "ToolkitError",
@@ -18,6 +19,8 @@ __all__ = [
     "ScopeError",
     "GradientDetachedWarning",
     "CompileFallbackWarning",
+    "argument_of",
+    "failed_at",
     "push_key",
     "with_path",
     "suggest",
@@ -102,6 +105,19 @@ def with_path(exc: Exception, where: str) -> Exception:
     if str(new) != message:  # a type that rewrites its message
         new = ConversionError(message)
     return new
+
+
+def failed_at(exc: Exception, key: Any) -> None:
+    """Note on a failing conversion's exception which argument (index or keyword) it was."""
+    try:
+        exc.__dict__["_toolkit_argument"] = key
+    except AttributeError:  # an exception type without __dict__
+        pass
+
+
+def argument_of(exc: Exception) -> Any:
+    """The argument :func:`failed_at` noted (taken off the exception), or ``None``."""
+    return exc.__dict__.pop("_toolkit_argument", None) if hasattr(exc, "__dict__") else None
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

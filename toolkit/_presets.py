@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, cast, overload
 
-from ._calls import OUTPUTS, CallPath, Options
+from ._calls import CallPath, Options
 from ._defaults import parse_torch_options
 from ._errors import suggest
+from ._outputs import OUTPUTS
 from ._params import Params
 from ._wrapper import bound_offset, make_wrapper, underlying
 

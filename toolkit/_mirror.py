@@ -1,0 +1,75 @@
+"""The mirror rule: what the caller passed decides what it gets back.
+
+The caller's kind is torch if any converted argument holds a tensor
+(searching positional, then keyword arguments, into containers), else NumPy
+if any holds a NumPy array or NumPy scalar. Results go back in that kind: to
+the device of the first tensor, floating results in the dtype of the first
+floating value of the caller's kind. This module notes those facts; the
+call paths apply them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Seen", "note", "noting", "seen_of"]
+
+Leaf = Callable[[Any], Any]
+_Tensor = torch.Tensor
+_ndarray = np.ndarray
+_generic = np.generic
+
+
+class Seen:
+    """What the mirror rule notes of a call's arguments: the caller's kind, first device and dtypes.
+
+    The class attributes are the defaults, so making one costs no ``__init__``.
+    """
+
+    kind: str | None = None
+    tensor_device: torch.device | None = None
+    torch_float: torch.dtype | None = None
+    numpy_float: np.dtype[Any] | None = None
+
+
+def note(call: Seen, x: Any) -> None:
+    """Note the caller's kind, first tensor device and first floating dtypes from one leaf."""
+    if isinstance(x, _Tensor):
+        if call.kind != "torch":
+            call.kind = "torch"
+            call.tensor_device = x.device
+        if call.torch_float is None:
+            dtype = x.dtype
+            if dtype.is_floating_point:
+                call.torch_float = dtype
+    elif isinstance(x, _ndarray) or (isinstance(x, _generic) and not isinstance(x, (str, bytes))):
+        if call.kind is None:
+            call.kind = "numpy"
+        if call.numpy_float is None:
+            float_np = x.dtype
+            if float_np.kind == "f":
+                call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
+
+
+def seen_of(tensor: torch.Tensor | None, array: np.ndarray[Any, Any] | None, args: tuple[Any, ...]) -> Seen:
+    """What the mirror rule needs of bare arguments, from the first tensor and first array among them."""
+    seen = Seen()
+    note(seen, tensor if tensor is not None else array)
+    if (seen.torch_float if tensor is not None else seen.numpy_float) is None:
+        for x in args:  # the first floating value comes later
+            note(seen, x)
+    return seen
+
+
+def noting(leaf: Leaf, call: Seen) -> Leaf:
+    """``leaf``, also noting what the mirror rule needs of each leaf it converts."""
+
+    def noted(x: Any) -> Any:
+        note(call, x)
+        return leaf(x)
+
+    return noted

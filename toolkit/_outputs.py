@@ -1,0 +1,148 @@
+"""The four kinds of output: what the caller of a decorated function receives.
+
+:class:`NumpyOut` (``torch_in_numpy_out``, ``numpy_in_numpy_out``),
+:class:`TorchOut` (``numpy_in_torch_out``, ``torch_in_torch_out``),
+:class:`MirrorOut` (``numpy_inside``, ``torch_inside``) and
+:class:`AnnotatedOut` (``autoconvert``), each a :class:`~toolkit._calls.CallPath`
+with its own conversion of results, chosen when the decorator is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._calls import Call, CallPath, Leaf, by_spec, traced
+from ._defaults import current_float_dtype, torch_default_device
+from ._leaves import SHAREABLE, numpy_leaf, plain_numpy, torch_leaf
+from ._params import NUMPY, TORCH, Spec, resolve_hints, spec_of
+from ._plain import as_is, plain_to_numpy, plain_to_torch
+from ._trace import Recorder
+from ._tree import walk
+
+__all__ = ["OUTPUTS", "AnnotatedOut", "MirrorOut", "NumpyOut", "TorchOut"]
+
+_Tensor = torch.Tensor
+_ndarray = np.ndarray
+
+
+class NumpyOut(CallPath):
+    """The caller receives NumPy: ``torch_in_numpy_out``, ``numpy_in_numpy_out``."""
+
+    plain_result = staticmethod(plain_to_numpy)  # type: ignore[assignment]
+
+    def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
+        return walk(traced(plain_numpy, rec), result, {})
+
+
+class TorchOut(CallPath):
+    """The caller receives tensors on the target device: ``numpy_in_torch_out``, ``torch_in_torch_out``.
+
+    The ``default_float_dtype`` scope acts on tensors made from NumPy floating
+    data here, as ``to_torch`` would; tensors the body made keep their dtype.
+    """
+
+    plain_result = staticmethod(plain_to_torch)  # type: ignore[assignment]
+
+    def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
+        leaf = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)
+        return walk(traced(leaf, rec), result, {})
+
+
+class MirrorOut(CallPath):
+    """The caller receives its own kind back: ``numpy_inside``, ``torch_inside``.
+
+    The caller's kind is torch if any converted argument holds a tensor,
+    else NumPy if any holds a NumPy array or scalar; tensors go back to the
+    device of the first tensor argument, floating results to the dtype of
+    the first floating value of the caller's kind (``restore_dtype``).
+    """
+
+    mirror = True
+
+    def plain_result(self, result: Any, tensor: Any, array: Any) -> Any:
+        # The plain cases of the rule (the full path, with _note, has them all): the first
+        # tensor (or, with none, the first array) is floating, and sets the dtype.
+        restore = self.restore
+        if tensor is not None:
+            if (
+                type(result) is _ndarray
+                and (self.numpy_body or tensor.is_cpu)  # a NumPy body's tensors were on the CPU: .numpy() took them
+                and result.flags.behaved
+                and result.dtype in SHAREABLE
+            ):
+                out = torch.from_numpy(result)
+                got, dtype = out.dtype, tensor.dtype
+                if got == dtype or not restore or not got.is_floating_point:
+                    return out
+                if dtype.is_floating_point:
+                    return out.to(dtype)
+        elif array is not None:
+            if type(result) is _Tensor and not result.requires_grad:
+                as_numpy = result.numpy()
+                got_np, float_np = as_numpy.dtype, array.dtype
+                if got_np != float_np and restore and got_np.kind == "f":
+                    if float_np.kind != "f" or not float_np.isnative:
+                        return NotImplemented  # the first floating value comes later: the full path finds it
+                    as_numpy = as_numpy.astype(float_np)
+                return as_numpy[()] if as_numpy.ndim == 0 else as_numpy
+        else:
+            return result
+        return NotImplemented
+
+    def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
+        if call.kind is None:
+            return result
+        restore = self.options.restore_dtype
+        if call.kind == "torch":
+            device = call.tensor_device or torch_default_device()
+            leaf = torch_leaf(device, True, None, call.torch_float if restore else None, None)
+        else:
+            leaf = numpy_leaf(None, call.numpy_float if restore else None, None)
+        return walk(traced(leaf, rec), result, {})
+
+
+class AnnotatedOut(CallPath):
+    """The caller receives what the return annotation names: ``autoconvert``."""
+
+    _return: tuple[Spec | None] | None = None
+
+    def _return_spec(self) -> Spec | None:
+        if self._return is None:
+            self._return = (spec_of(resolve_hints(self.func).get("return")),)
+        return self._return[0]
+
+    def plain_annotations(self) -> tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]:
+        """For the plain entry: the arguments' direction (``None``: by position), their specs,
+        how many positional arguments they cover (0: none, the full path), and the result's conversion."""
+        table = self._specs()
+        positional = table.positional
+        result = {NUMPY: plain_to_numpy, TORCH: plain_to_torch, None: as_is}.get(self._return_spec())
+        if result is None or table.var_args is not None or any(s not in (TORCH, NUMPY, None) for s in positional):
+            return None, (), 0, as_is
+        same = positional[0] if positional and all(s is positional[0] for s in positional) else None
+        return same, positional, len(positional), result
+
+    def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
+        spec = self._return_spec()
+        if spec is None:
+            return result
+        torch_out = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)
+
+        def leaf_for(spec: Spec) -> Leaf:
+            if spec.kind == "torch":
+                return traced(torch_out, rec)
+            return traced(plain_numpy if spec.dtype is None else numpy_leaf(spec.dtype, None, None), rec)
+
+        return by_spec(spec, result, leaf_for, {})
+
+
+OUTPUTS: dict[str, type[CallPath]] = {
+    "numpy": NumpyOut,
+    "torch": TorchOut,
+    "mirror": MirrorOut,
+    "annotated": AnnotatedOut,
+}

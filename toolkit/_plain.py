@@ -1,0 +1,184 @@
+"""The plain entry: a decorated plain function's call that nothing about the moment can change.
+
+No keyword arguments, no scope entered in any thread (so no device, float
+dtype or trace), no torch function mode: then bare arrays and tensors are
+converted written out, with no memo, no leaf functions and no settings, and
+the result by the call path's ``plain_result``. A call it cannot finish that
+way takes the call path's full ``__call__``, before the body runs and having
+done nothing that must not be done twice. It exists for speed alone: a test
+holds it to giving what the full path gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._defaults import CPU, modes_active
+from ._dynamo import eager, eval_frame_callback, opaque
+from ._errors import failed_at
+from ._leaves import SHAREABLE, pure_leaves, torch_leaf
+from ._mirror import seen_of
+from ._params import NUMPY, TORCH, Spec
+from ._scope import ENTERED
+from ._tree import walk_pure, walk_values
+
+__all__ = ["ATOMS", "as_is", "plain_entry", "plain_to_numpy", "plain_to_torch"]
+
+_Tensor = torch.Tensor
+_ndarray = np.ndarray
+
+ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))
+BARE = frozenset((_Tensor, _ndarray, *ATOMS))
+CONTAINERS = frozenset((dict, list, tuple))  # one of these alone (a batch) goes straight to the walk
+
+
+def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The ``__call__`` of a decorated plain function, where the options allow a plain one.
+
+    It converts bare arrays and tensors written out, with no memo, no
+    leaf functions and no settings. Arguments it cannot take that way (a
+    container, a repeated object, a tensor that needs more than
+    ``.numpy()``) are converted again with the walk and the memo, having
+    done nothing that must not be done twice; a scope, a torch mode,
+    keyword arguments (and for the mirror rule and annotations, anything
+    unusual) send the call the full path.
+    """
+    opts = path.options
+    if not (opts.device is None and opts.dtype is None and opts.float_dtype is None and not opts.no_grad):
+        return None
+    if opts.only is not None or opts.exclude is not None:
+        return None
+    full, named = path.__call__, path.named
+    leaf = path.numpy_in if path.numpy_body else torch_leaf(CPU, False, None, None, None)
+    pure = pure_leaves(leaf)
+    numpy_body, walkable, plain_result = path.numpy_body, path.uniform and not path.mirror, path.plain_result
+    callback, from_numpy, shareable, atoms = eval_frame_callback, torch.from_numpy, SHAREABLE, ATOMS
+    instance = None
+    # torch's default device decides where tensors made from NumPy data go: a torch body's
+    # arguments, and results for a torch caller (mirror results go to the caller's device).
+    moded = not numpy_body or path.torch_results
+    to_torch, to_numpy = torch_leaf(CPU, False, None, None, None), path.numpy_in
+    # What the arguments become: NUMPY or TORCH all alike, or None: each as its annotation says.
+    direction: Spec | None = NUMPY if numpy_body else TORCH
+    specs: tuple[Spec | None, ...] = ()
+    length = -1  # how many positional arguments the annotations cover; -1: any number
+    resolved = path.uniform  # annotations are resolved on the first call
+
+    def plain(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
+        nonlocal direction, specs, length, resolved, plain_result
+        # No scope entered anywhere (so no device, float dtype or trace), no torch mode.
+        if kwargs or ENTERED[0] or (moded and modes_active()):
+            return full(wrapped, instance, args, kwargs)
+        if not resolved:
+            direction, specs, length, plain_result = path.plain_annotations()
+            resolved = True
+        count = len(args)
+        # One object twice converts once, and containers keep aliasing: the memo's job (general).
+        general = (
+            count > length >= 0
+            or (count == 1 and type(args[0]) in CONTAINERS)
+            or (
+                count > 1
+                and (
+                    args[0] is args[1]
+                    or args[-1] is args[-2]
+                    or args[0] is args[-1]
+                    or (count > 3 and len(set(map(id, args))) < count)
+                )
+            )
+        )
+        new_args: list[Any] = []
+        append = new_args.append
+        tensor = array = None  # the first of each, for the mirror rule
+        if general:
+            pass
+        elif direction is None:  # by annotation: each through its leaf, containers the full path
+            for x, spec in zip(args, specs):
+                if spec is not None:
+                    if type(x) not in BARE:
+                        general = True
+                        break
+                    x = to_torch(x) if spec is TORCH else to_numpy(x)
+                append(x)
+        else:  # bare tensors and arrays, the ones the direction converts written out
+            into_numpy = direction is NUMPY
+            for x in args:
+                kind = type(x)
+                if kind is _Tensor:
+                    if tensor is None:
+                        tensor = x
+                    if into_numpy:
+                        try:
+                            x = x.numpy()  # refuses what needs more (grad, bits, a device)
+                        except (RuntimeError, TypeError):
+                            general = True
+                            break
+                        x = x[()] if x.ndim == 0 else x
+                elif kind is _ndarray:
+                    if array is None:
+                        array = x
+                    if not into_numpy:
+                        if not (x.flags.behaved and x.dtype in shareable):
+                            general = True
+                            break
+                        x = from_numpy(x)
+                elif kind not in atoms:
+                    general = True
+                    break
+                append(x)
+        if general:  # what was converted so far had no side effects: start again, with the memo
+            if not walkable:
+                return full(wrapped, instance, args, kwargs)  # the mirror rule's notes, per-parameter specs
+            tensor = array = None
+            try:
+                if count == 1:  # one batch
+                    new_args = [walk_pure(leaf, args[0], pure)]
+                else:
+                    new_args = walk_values(leaf, args, {}, failed_at)
+            except Exception as exc:
+                if count == 1:
+                    failed_at(exc, 0)
+                raise named(exc, 0) from exc
+        result = eager(wrapped)(*new_args) if numpy_body and callback() is not None else wrapped(*new_args)
+        out = plain_result(result, tensor, array)
+        if out is NotImplemented:
+            call = path.settings(None)
+            if path.mirror:
+                seen = seen_of(tensor, array, args)
+                call.kind, call.tensor_device = seen.kind, seen.tensor_device
+                call.torch_float, call.numpy_float = seen.torch_float, seen.numpy_float
+            return path.finish(result, call, "return value")
+        return out
+
+    plain.__qualname__ = "DecoratedFunction.__call__"
+    return opaque(plain)
+
+
+def as_is(result: Any, *_: Any) -> Any:
+    return result
+
+
+def plain_to_numpy(result: Any, *_: Any) -> Any:
+    """A plain call's result for a NumPy caller: ``.numpy()`` where it works, else ``NotImplemented``."""
+    if type(result) is _Tensor:
+        try:
+            out = (result.detach() if result.requires_grad else result).numpy()
+        except (RuntimeError, TypeError):
+            return NotImplemented  # bits to resolve, a device to leave: the full path
+        return out[()] if out.ndim == 0 else out
+    if type(result) is _ndarray:
+        return result
+    return NotImplemented
+
+
+def plain_to_torch(result: Any, *_: Any) -> Any:
+    """A plain call's result for a torch caller (no scope, no torch mode: tensors land on the CPU)."""
+    if type(result) is _Tensor:
+        return result
+    if type(result) is _ndarray and result.flags.behaved and result.dtype in SHAREABLE:
+        return torch.from_numpy(result)
+    return NotImplemented
