@@ -326,3 +326,11 @@ def test_threads_from_an_executor_inherit_a_scope_only_through_copy_context():
         plain = pool.submit(get_default_device).result()
         copied = pool.submit(contextvars.copy_context().run, get_default_device).result()
     assert (plain, copied) == (CPU, META)
+
+
+def test_an_unusable_device_says_so_in_one_sentence():
+    with pytest.raises(DeviceError) as info:
+        default_device("xla")  # a device type torch knows, with no backend in this build
+    message = str(info.value)
+    assert message.startswith("device 'xla' is not usable on this machine: ")
+    assert "\n" not in message and len(message) < 200
