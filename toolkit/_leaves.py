@@ -195,7 +195,10 @@ def _as_numpy(x: Any, copy: bool | None) -> np.ndarray[Any, Any] | None:
 
     On NumPy 2 ``copy=`` reaches the producer, and a producer that cannot
     give a view refuses ``copy=False``. A CPU DLPack producer without a
-    NumPy view goes through ``np.from_dlpack``, which keeps its read-only flag.
+    NumPy view goes through ``np.from_dlpack``, which keeps NumPy 2's
+    read-only flag and takes negative strides (``torch.from_dlpack`` aborts
+    the process on those). NumPy 1 marks every such import read-only, so
+    there the tensor is a copy.
     """
     if _is_array_like(x):
         try:

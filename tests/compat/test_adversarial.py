@@ -50,7 +50,11 @@ CASES = textwrap.dedent(
         path = os.path.join(tempfile.mkdtemp(), "x.bin")
         np.arange(1024.0).tofile(path)
         m = np.memmap(path, dtype=np.float64, mode="r")
-        t = to_torch(Producer(m))
+        try:
+            t = to_torch(Producer(m))
+        except BufferError:  # NumPy 1 will not export read-only memory through DLPack
+            assert np.lib.NumpyVersion(np.__version__) < "2.0.0"
+            return
         t.fill_(7.0)
         assert np.fromfile(path)[0] == 0.0
 
