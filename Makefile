@@ -21,7 +21,7 @@ lint: $(VENV)/.lint
 	$(RUN) -m ruff check toolkit tests docs
 	$(RUN) -m ruff format --check toolkit tests docs
 	$(RUN) -m mypy --strict toolkit
-	$(RUN) -m mypy --strict tests/typing/usage.py > $(VENV)/mypy-usage.txt 2>&1 || true
+	$(RUN) -m mypy --strict --no-incremental tests/typing/usage.py > $(VENV)/mypy-usage.txt 2>&1 || true
 	diff -u tests/typing/expected.txt $(VENV)/mypy-usage.txt
 
 docs: $(VENV)/.docs

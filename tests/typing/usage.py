@@ -42,4 +42,3 @@ with trace() as log:
     reveal_type(log.bytes_copied)
 torch_in_numpy_out(devce="cpu")  # a typo in an option name is a type error
 numpy_inside(device="cpu")  # so is an option the decorator does not take
-torch_in_numpy_out(no_grad="yes")  # and a value of the wrong type
