@@ -1,6 +1,7 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
 from . import (
+    _batch,
     _calls,
     _convert,
     _defaults,
@@ -43,7 +44,20 @@ from ._version import __version__
 
 # Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's code.
 _dynamo.skip_frames(
-    _calls, _convert, _defaults, _leaves, _mirror, _module, _outputs, _plain, _scope, _streams, _trace, _tree, _wrapper
+    _batch,
+    _calls,
+    _convert,
+    _defaults,
+    _leaves,
+    _mirror,
+    _module,
+    _outputs,
+    _plain,
+    _scope,
+    _streams,
+    _trace,
+    _tree,
+    _wrapper,
 )
 
 __all__ = [

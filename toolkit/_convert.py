@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import DeviceLike, parse_torch_options, torch_target
 from ._dtypes import DTypeLike, numpy_dtype
 from ._errors import with_path
-from ._leaves import numpy_leaf, pure_leaves, torch_leaf
+from ._leaves import numpy_leaf, plain_numpy, plain_torch, torch_leaf
 from ._trace import recorder
-from ._tree import walk, walk_pure
+from ._tree import walk
 
 __all__ = ["to_torch", "to_numpy"]
 
@@ -24,7 +25,8 @@ def _convert(leaf: Any, data: Any, function: str, copy: bool | None) -> Any:
     rec = recorder(function, copy)
     try:
         if rec is None:
-            return walk_pure(leaf, data, pure_leaves(leaf))
+            written = TO_TORCH if leaf is plain_torch else TO_NUMPY if leaf is plain_numpy else None
+            return walk_batch(leaf, data, written)
         out = walk(rec.wrap(leaf), data, {})
     except Exception as exc:
         raise with_path(exc, f"{function} argument 'data'") from exc

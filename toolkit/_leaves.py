@@ -38,7 +38,7 @@ __all__ = [
     "numpy_body_leaf",
     "numpy_leaf",
     "plain_numpy",
-    "pure_leaves",
+    "plain_torch",
     "tensor_steps",
     "tensor_to_numpy",
     "torch_leaf",
@@ -241,28 +241,14 @@ def _other_to_torch(x: Any, device: torch.device, move: bool, dtype: Any, float_
     return x
 
 
-def _plain_torch(x: Any) -> Any:
+def plain_torch(x: Any) -> Any:
     """The default conversion to torch: zero copy on the CPU wherever memory can be shared."""
-    if type(x) is _ndarray:
-        return _plain_array(x)
-    return _other_to_torch(x, CPU, False, None, None, None)
-
-
-def _plain_array(x: np.ndarray[Any, Any]) -> Any:
-    """:func:`_plain_torch` for an array known to be exactly an ``np.ndarray``."""
-    if x.flags.behaved and x.dtype in SHAREABLE:
+    if type(x) is _ndarray and x.flags.behaved and x.dtype in SHAREABLE:
         try:
             return _from_numpy(x)
         except (TypeError, ValueError):
             pass  # the full path copies, or says why not
     return _other_to_torch(x, CPU, False, None, None, None)
-
-
-@functools.lru_cache(maxsize=256)
-def pure_leaves(leaf: Leaf) -> dict[type, Leaf]:
-    """For ``_tree.walk_pure``: the leaf types whose conversion runs no caller's code, each with
-    the function that converts it (``leaf`` itself, or a shortcut that knows the type)."""
-    return {_ndarray: _plain_array if leaf is _plain_torch else leaf, _Tensor: leaf}
 
 
 @functools.lru_cache(maxsize=256)
@@ -280,7 +266,7 @@ def torch_leaf(
     NumPy and other libraries; tensors keep their dtype (a body's results).
     """
     if device.type == "cpu" and dtype is None and float_dtype is None and copy is None:
-        return _plain_torch
+        return plain_torch
     tensor_float = float_dtype if cast_tensors else None
     share = device.type == "cpu" and dtype is None and copy is None
 

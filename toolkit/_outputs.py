@@ -32,7 +32,7 @@ _ndarray = np.ndarray
 class NumpyOut(CallPath):
     """The caller receives NumPy: ``torch_in_numpy_out``, ``numpy_in_numpy_out``."""
 
-    plain_result = staticmethod(plain_to_numpy)  # type: ignore[assignment]
+    plain_result = staticmethod(plain_to_numpy)
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         return walk(traced(plain_numpy, rec), result, {})
@@ -45,7 +45,7 @@ class TorchOut(CallPath):
     data here, as ``to_torch`` would; tensors the body made keep their dtype.
     """
 
-    plain_result = staticmethod(plain_to_torch)  # type: ignore[assignment]
+    plain_result = staticmethod(plain_to_torch)
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         leaf = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)

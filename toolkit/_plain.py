@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import CPU, modes_active
 from ._dynamo import eager, eval_frame_callback, opaque
 from ._errors import failed_at
-from ._leaves import SHAREABLE, pure_leaves, torch_leaf
+from ._leaves import SHAREABLE, torch_leaf
 from ._mirror import seen_of
 from ._params import NUMPY, TORCH, Spec
 from ._scope import ENTERED
-from ._tree import walk_pure, walk_values
+from ._tree import walk_values
 
 __all__ = ["ATOMS", "as_is", "plain_entry", "plain_to_numpy", "plain_to_torch"]
 
@@ -54,7 +55,7 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
         return None
     full, named = path.__call__, path.named
     leaf = path.numpy_in if path.numpy_body else torch_leaf(CPU, False, None, None, None)
-    pure = pure_leaves(leaf)
+    written = TO_NUMPY if path.numpy_body else TO_TORCH  # the leaf is the default conversion either way
     numpy_body, walkable, plain_result = path.numpy_body, path.uniform and not path.mirror, path.plain_result
     callback, from_numpy, shareable, atoms = eval_frame_callback, torch.from_numpy, SHAREABLE, ATOMS
     instance = None
@@ -136,7 +137,7 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
             tensor = array = None
             try:
                 if count == 1:  # one batch
-                    new_args = [walk_pure(leaf, args[0], pure)]
+                    new_args = [walk_batch(leaf, args[0], written)]
                 else:
                     new_args = walk_values(leaf, args, {}, failed_at)
             except Exception as exc:
@@ -158,16 +159,21 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
     return opaque(plain)
 
 
-def as_is(result: Any, *_: Any) -> Any:
+def as_is(result: Any, tensor: Any = None, array: Any = None) -> Any:
     return result
 
 
-def plain_to_numpy(result: Any, *_: Any) -> Any:
+def plain_to_numpy(result: Any, tensor: Any = None, array: Any = None) -> Any:
     """A plain call's result for a NumPy caller: ``.numpy()`` where it works, else ``NotImplemented``."""
     if type(result) is _Tensor:
         try:
-            out = (result.detach() if result.requires_grad else result).numpy()
-        except (RuntimeError, TypeError):
+            out = result.numpy()
+        except RuntimeError:  # it requires grad: a NumPy caller asked for it detached
+            try:
+                out = result.detach().numpy()
+            except (RuntimeError, TypeError):
+                return NotImplemented
+        except TypeError:
             return NotImplemented  # bits to resolve, a device to leave: the full path
         return out[()] if out.ndim == 0 else out
     if type(result) is _ndarray:
@@ -175,7 +181,7 @@ def plain_to_numpy(result: Any, *_: Any) -> Any:
     return NotImplemented
 
 
-def plain_to_torch(result: Any, *_: Any) -> Any:
+def plain_to_torch(result: Any, tensor: Any = None, array: Any = None) -> Any:
     """A plain call's result for a torch caller (no scope, no torch mode: tensors land on the CPU)."""
     if type(result) is _Tensor:
         return result

@@ -45,8 +45,8 @@ __all__ = [
     "remake_mapping",
     "remake_sequence",
     "tree_map",
+    "piece",
     "walk",
-    "walk_pure",
     "walk_values",
 ]
 
@@ -173,63 +173,6 @@ def convert_items(
     return pairs
 
 
-class _Impure(Exception):
-    """Raised inside :func:`walk_pure` on meeting what only :func:`walk` may handle."""
-
-
-_ATOMS = frozenset(t for t, kind in _BUILTIN.items() if kind == ATOM)
-_PLAIN: dict[type, int] = {dict: _DICT, list: _LIST, tuple: _TUPLE}
-
-
-def walk_pure(leaf: Leaf, obj: Any, pure: Mapping[type, Leaf]) -> Any:
-    """``walk(leaf, obj, {})``, faster for the common batch: ``dict``, ``list`` and ``tuple`` of leaves
-    of the ``pure`` types, each converted by the function ``pure`` gives for its type (which must
-    convert as ``leaf`` does, running no code of the caller's: no side effects to repeat).
-
-    It keeps no memo: it notes every object it meets, and checks once at the
-    end that none was met twice. Where one was (aliasing, or a container
-    that holds itself), or where the tree holds anything else (another
-    container, another leaf type), it converts again with :func:`walk`,
-    having converted nothing impure.
-    """
-    seen: list[Any] = []
-    try:
-        out = _pure(leaf, obj, _PLAIN[type(obj)], pure, seen) if type(obj) in _PLAIN else None
-    except (_Impure, RecursionError):  # RecursionError: a container that holds itself
-        out = None
-    if out is None or len(set(map(id, seen))) < len(seen):
-        return walk(leaf, obj, {})
-    return out
-
-
-def _pure(leaf: Leaf, obj: Any, kind: int, pure: Mapping[type, Leaf], seen: list[Any]) -> Any:
-    seen.append(obj)
-    outs: list[Any] = []
-    append = outs.append
-    pure_get = pure.get
-    for k, v in obj.items() if kind == _DICT else enumerate(obj):
-        vtype = type(v)
-        try:
-            convert = pure_get(vtype)
-            if convert is not None:
-                seen.append(v)
-                append(convert(v))
-            elif vtype in _ATOMS:
-                append(v)
-            elif vtype in _PLAIN:
-                append(_pure(leaf, v, _PLAIN[vtype], pure, seen))
-            else:
-                raise _Impure
-        except (_Impure, RecursionError):
-            raise
-        except Exception as exc:
-            push_key(exc, _piece(obj, kind, k))
-            raise
-    if kind == _DICT:
-        return dict(zip(obj, outs))  # a plain dict: iterating it again runs no code
-    return outs if kind == _LIST else tuple(outs)
-
-
 def walk_values(
     leaf: Leaf, values: tuple[Any, ...], memo: Memo, on_error: Callable[[Exception, Any], None]
 ) -> list[Any]:
@@ -283,7 +226,7 @@ def _container(leaf: Leaf, obj: Any, kind: int, memo: Memo) -> Any:
     """A sequence or mapping rebuilt from its converted items."""
 
     def at(exc: Exception, key: Any) -> None:
-        push_key(exc, _piece(obj, kind, key))
+        push_key(exc, piece(obj, kind, key))
 
     if kind >= _DICT:
         pairs = convert_items(leaf, obj.items(), memo, at, keep=kind == _MAPPING)
@@ -423,7 +366,7 @@ def _members(obj: Any, kind: int) -> Iterator[tuple[Any, Any]]:
                     yield name, state[name]
 
 
-def _piece(obj: Any, kind: int, key: Any) -> str:
+def piece(obj: Any, kind: int, key: Any) -> str:
     """How a path names one step: ``['a']`` in a mapping, ``[0]``, ``.field``."""
     if kind >= _DICT:
         return f"[{key!r}]"
@@ -440,4 +383,4 @@ def leaves_with_paths(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, obj
     elif kind != ATOM:
         for key, value in _members(obj, kind):
-            yield from leaves_with_paths(value, path + _piece(obj, kind, key))
+            yield from leaves_with_paths(value, path + piece(obj, kind, key))
