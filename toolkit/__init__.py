@@ -1,22 +1,8 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
-from . import (
-    _batch,
-    _calls,
-    _convert,
-    _defaults,
-    _dynamo,
-    _leaves,
-    _mirror,
-    _module,
-    _outputs,
-    _plain,
-    _scope,
-    _streams,
-    _trace,
-    _tree,
-    _wrapper,
-)
+import sys as _sys
+
+from . import _dynamo
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -42,23 +28,9 @@ from ._errors import (
 from ._trace import Log, Record, trace
 from ._version import __version__
 
-# Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's code.
-_dynamo.skip_frames(
-    _batch,
-    _calls,
-    _convert,
-    _defaults,
-    _leaves,
-    _mirror,
-    _module,
-    _outputs,
-    _plain,
-    _scope,
-    _streams,
-    _trace,
-    _tree,
-    _wrapper,
-)
+# Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's
+# code (but for _compiled's, which a compiled caller traces on purpose, and is not loaded yet).
+_dynamo.skip_frames(*(module for name, module in list(_sys.modules.items()) if name.startswith("toolkit._")))
 
 __all__ = [
     "__version__",

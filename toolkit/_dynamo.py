@@ -66,6 +66,8 @@ def opaque(func: F) -> F:
 def skip_frames(*modules: types.ModuleType) -> None:
     """Mark every function defined in ``modules`` (and in their classes) as :func:`opaque`."""
     for module in modules:
+        if module.__name__.endswith("._compiled"):
+            continue  # its code is what compiled callers trace
         for value in vars(module).values():
             for func in _functions(value, module.__name__):
                 opaque(func)
