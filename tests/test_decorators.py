@@ -904,7 +904,8 @@ def test_the_typed_options_are_the_tables():
 
 def _describe(value):
     if isinstance(value, torch.Tensor):
-        return ("tensor", value.dtype, value.device.type, value.requires_grad, value.detach().tolist())
+        values = None if value.device.type == "meta" else value.detach().tolist()
+        return ("tensor", value.dtype, value.device.type, value.requires_grad, values)
     if isinstance(value, (np.ndarray, np.generic)):
         return (type(value).__name__, str(value.dtype), np.asarray(value).tolist())
     if isinstance(value, (list, tuple)):
@@ -937,20 +938,28 @@ def _add(a, b):
     return a + b if not isinstance(a, torch.Tensor) else a + torch.as_tensor(b)
 
 
+@pytest.mark.parametrize("torch_default", [None, "meta"], ids=["no torch default", "torch default meta"])
 @pytest.mark.parametrize("decorator", [*ALL, autoconvert], ids=lambda d: d.__name__)
 @pytest.mark.parametrize("make", PLAIN_ARGS.values(), ids=PLAIN_ARGS.keys())
-def test_the_plain_entry_matches_the_full_path(decorator, make):
-    # A trace scope (which changes no result) sends every call the full path.
+def test_the_plain_entry_matches_the_full_path(decorator, make, torch_default):
+    # A trace scope (which changes no result) sends every call the full path. With
+    # torch.set_default_device active (a torch function mode), NumPy data placed by the
+    # decorator goes there on both paths.
     f = decorator(_add)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GradientDetachedWarning)
-        try:
-            plain = _describe(f(*make()))
-        except Exception as exc:  # the body may not take this pair: both paths must fail alike
-            plain = ("raised", type(exc))
-        with toolkit.trace():
+    plain_args, full_args = make(), make()  # made on the CPU, before torch's default changes
+    torch.set_default_device(torch_default)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GradientDetachedWarning)
             try:
-                full = _describe(f(*make()))
-            except Exception as exc:
-                full = ("raised", type(exc))
+                plain = _describe(f(*plain_args))
+            except Exception as exc:  # the body may not take this pair: both paths must fail alike
+                plain = ("raised", type(exc))
+            with toolkit.trace():
+                try:
+                    full = _describe(f(*full_args))
+                except Exception as exc:
+                    full = ("raised", type(exc))
+    finally:
+        torch.set_default_device(None)
     assert plain == full

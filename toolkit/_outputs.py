@@ -46,6 +46,7 @@ class TorchOut(CallPath):
     """
 
     plain_result = staticmethod(plain_to_torch)
+    torch_results = True
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         leaf = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)
