@@ -17,7 +17,6 @@ This is the common argument of a training step or a metric, and what
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,18 +24,15 @@ import torch
 
 from ._errors import push_key
 from ._leaves import SHAREABLE
-from ._tree import kind_of, piece, walk
+from ._tree import ATOMS, PLAIN, Leaf, kind_of, piece, walk
 
 __all__ = ["TO_NUMPY", "TO_TORCH", "walk_batch"]
 
-Leaf = Callable[[Any], Any]
 TO_TORCH, TO_NUMPY = "torch", "numpy"  # the default conversions, written out below
 
 _ndarray = np.ndarray
 _Tensor = torch.Tensor
 _from_numpy = torch.from_numpy
-_ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))
-_PLAIN = frozenset((dict, list, tuple))
 
 
 class _Other(Exception):
@@ -51,7 +47,7 @@ def walk_batch(leaf: Leaf, obj: Any, written: str | None = None) -> Any:
     tensor's ``.numpy()`` where that works), so the common leaf is converted
     written out; ``None`` calls ``leaf`` for every array and tensor.
     """
-    if type(obj) not in _PLAIN:
+    if type(obj) not in PLAIN:
         return walk(leaf, obj, {})
     seen: list[Any] = []
     try:
@@ -91,9 +87,9 @@ def _batch(leaf: Leaf, obj: Any, written: str | None, seen: list[Any]) -> Any:
                         v = v[()] if v.ndim == 0 else v
                 elif written is not TO_TORCH:
                     v = leaf(v)
-            elif kind in _PLAIN:
+            elif kind in PLAIN:
                 v = _batch(leaf, v, written, seen)
-            elif kind not in _ATOMS:
+            elif kind not in ATOMS:
                 raise _Other
         except (_Other, RecursionError):
             raise

@@ -43,11 +43,10 @@ from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._plain import plain_entry
 from ._trace import ACTIVE, Recorder, recorder
-from ._tree import Memo, convert_items, remake_mapping, remake_sequence, walk, walk_values
+from ._tree import Leaf, Memo, convert_items, remake_mapping, remake_sequence, walk, walk_values
 
 __all__ = ["Call", "CallPath", "Leaf", "Options", "by_spec", "caller_level", "traced"]
 
-Leaf = Callable[[Any], Any]
 _Module = torch.nn.Module
 
 
@@ -137,7 +136,7 @@ class CallPath:
             leaf = numpy_body_leaf(spec.dtype, None, self._detached)
         if self.mirror:
             leaf = noting(leaf, call)
-        return leaf if call.rec is None else call.rec.wrap(leaf)
+        return traced(leaf, call.rec)
 
     # -- arguments ---------------------------------------------------------------
 
@@ -271,9 +270,6 @@ class CallPath:
         """
         return NotImplemented
 
-    def _plain_annotations(self) -> tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]:
-        raise NotImplementedError  # only AnnotatedOut's arguments follow annotations
-
     def plain_annotations(self) -> tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]:
         raise NotImplementedError  # only AnnotatedOut's arguments follow annotations
 
@@ -283,6 +279,7 @@ class CallPath:
 
 
 def traced(leaf: Leaf, rec: Recorder | None) -> Leaf:
+    """``leaf``, noting its conversions for the trace where one is active."""
     return leaf if rec is None else rec.wrap(leaf)
 
 

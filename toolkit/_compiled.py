@@ -148,8 +148,7 @@ class CompiledMirrorOut(MirrorOut):
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of the decorated function: traceable, so a compiled caller inlines the body."""
-        on_tensors = torch.compiler.wrap_numpy(wrapped)  # type: ignore[no-untyped-call]
-        full, restore = self.__call__, self.restore
+        on_tensors, full, restore = self._on_tensors, self.__call__, self.restore
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
             if torch.compiler.is_compiling():  # inside a caller's compiled graph

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch.utils.dlpack import from_dlpack
 
+from ._defaults import CPU
 from ._dtypes import NUMPY_TO_TORCH, TORCH_TO_NUMPY, UPCASTS, canonical_of, describe, refusal, torch_of, torch_refusal
 from ._errors import ConversionError, CopyError
+from ._tree import Leaf
 
 __all__ = [
-    "CPU",
     "SHAREABLE",
     "copy_reason",
     "numpy_body_leaf",
@@ -44,8 +45,6 @@ __all__ = [
     "torch_leaf",
 ]
 
-Leaf = Callable[[Any], Any]
-CPU = torch.device("cpu")
 _ndarray = np.ndarray
 _Tensor = torch.Tensor
 _from_numpy = torch.from_numpy

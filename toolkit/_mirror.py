@@ -10,15 +10,15 @@ call paths apply them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from ._tree import Leaf
+
 __all__ = ["Seen", "note", "noting", "seen_of"]
 
-Leaf = Callable[[Any], Any]
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
 _generic = np.generic

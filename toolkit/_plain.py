@@ -18,23 +18,21 @@ import numpy as np
 import torch
 
 from ._batch import TO_NUMPY, TO_TORCH, walk_batch
-from ._defaults import CPU, modes_active
+from ._defaults import modes_active
 from ._dynamo import eager, eval_frame_callback, opaque
 from ._errors import failed_at
-from ._leaves import SHAREABLE, torch_leaf
+from ._leaves import SHAREABLE, plain_torch
 from ._mirror import seen_of
 from ._params import NUMPY, TORCH, Spec
 from ._scope import ENTERED
-from ._tree import walk_values
+from ._tree import ATOMS, PLAIN, walk_values
 
-__all__ = ["ATOMS", "as_is", "plain_entry", "plain_to_numpy", "plain_to_torch"]
+__all__ = ["as_is", "plain_entry", "plain_to_numpy", "plain_to_torch"]
 
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
 
-ATOMS = frozenset((int, float, bool, complex, str, bytes, type(None)))
 BARE = frozenset((_Tensor, _ndarray, *ATOMS))
-CONTAINERS = frozenset((dict, list, tuple))  # one of these alone (a batch) goes straight to the walk
 
 
 def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
@@ -54,15 +52,14 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
     if opts.only is not None or opts.exclude is not None:
         return None
     full, named = path.__call__, path.named
-    leaf = path.numpy_in if path.numpy_body else torch_leaf(CPU, False, None, None, None)
-    written = TO_NUMPY if path.numpy_body else TO_TORCH  # the leaf is the default conversion either way
     numpy_body, walkable, plain_result = path.numpy_body, path.uniform and not path.mirror, path.plain_result
+    to_torch, to_numpy = plain_torch, path.numpy_in  # the default conversion each way
+    leaf, written = (to_numpy, TO_NUMPY) if numpy_body else (to_torch, TO_TORCH)
     callback, from_numpy, shareable, atoms = eval_frame_callback, torch.from_numpy, SHAREABLE, ATOMS
     instance = None
     # torch's default device decides where tensors made from NumPy data go: a torch body's
     # arguments, and results for a torch caller (mirror results go to the caller's device).
     moded = not numpy_body or path.torch_results
-    to_torch, to_numpy = torch_leaf(CPU, False, None, None, None), path.numpy_in
     # What the arguments become: NUMPY or TORCH all alike, or None: each as its annotation says.
     direction: Spec | None = NUMPY if numpy_body else TORCH
     specs: tuple[Spec | None, ...] = ()
@@ -81,7 +78,7 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
         # One object twice converts once, and containers keep aliasing: the memo's job (general).
         general = (
             count > length >= 0
-            or (count == 1 and type(args[0]) in CONTAINERS)
+            or (count == 1 and type(args[0]) in PLAIN)  # one batch goes straight to the walk
             or (
                 count > 1
                 and (

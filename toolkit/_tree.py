@@ -36,8 +36,11 @@ from ._errors import CycleError, push_key
 
 __all__ = [
     "ATOM",
+    "ATOMS",
     "KEEP",
     "LEAF",
+    "Leaf",
+    "PLAIN",
     "Memo",
     "convert_items",
     "kind_of",
@@ -74,6 +77,8 @@ _BUILTIN: dict[type, int] = {
     type(None): ATOM,
 }
 _KINDS = dict(_BUILTIN)
+ATOMS = frozenset(cls for cls, kind in _BUILTIN.items() if kind == ATOM)  # exact types, for fast paths
+PLAIN = frozenset((dict, list, tuple))  # the containers a plain batch is made of
 _CACHE_LIMIT = 1024  # classes made at run time (namedtuples in a loop) must not pile up here
 _BUSY = object()  # the result slot of a container whose conversion is under way
 _WEAK = (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)
@@ -234,22 +239,19 @@ def _container(leaf: Leaf, obj: Any, kind: int, memo: Memo) -> Any:
     items = list(convert_items(leaf, enumerate(obj), memo, at).values())
     if kind == _FIELDS:
         return _new_fields(leaf, obj, items, memo)
-    if type(obj) is list:
-        return items
-    if type(obj) is tuple:
-        return tuple(items)
-    return _new_sequence(obj, items, list if kind == _LIST else tuple)
+    return remake_sequence(obj, items)
 
 
 def remake_sequence(obj: Any, items: list[Any]) -> Any:
     """A list or tuple like ``obj`` (its own type where that holds ``items``) with ``items``."""
-    make = getattr(type(obj), "_make", None)
+    cls = type(obj)
+    if cls is list:
+        return items
+    if cls is tuple:
+        return tuple(items)
+    make = getattr(cls, "_make", None)
     if make is not None:
         return make(items)
-    if type(obj) is list:
-        return items
-    if type(obj) is tuple:
-        return tuple(items)
     return _new_sequence(obj, items, list if isinstance(obj, list) else tuple)
 
 
