@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import DLPackOnly
 
-from toolkit import ConversionError, CopyError, _leaves, default_device, default_float_dtype, to_torch, torch_dtype
+from toolkit import ConversionError, CopyError, _producers, default_device, default_float_dtype, to_torch, torch_dtype
 
 
 def shares(array, tensor):
@@ -316,7 +316,7 @@ def test_numpy_arrays_never_use_dlpack(monkeypatch):
         raise AssertionError("from_dlpack used for a NumPy array")
 
     monkeypatch.setattr(torch, "from_dlpack", boom)
-    monkeypatch.setattr(_leaves, "from_dlpack", boom)
+    monkeypatch.setattr(_producers, "from_dlpack", boom)
     to_torch([negative_strides(), read_only(), np.zeros(2)])
 
 

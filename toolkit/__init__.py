@@ -1,8 +1,5 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
-import sys as _sys
-
-from . import _dynamo
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -27,10 +24,6 @@ from ._errors import (
 )
 from ._trace import Log, Record, trace
 from ._version import __version__
-
-# Conversions stay eager under torch.compile: dynamo neither compiles nor inlines the library's
-# code (but for _compiled's, which a compiled caller traces on purpose, and is not loaded yet).
-_dynamo.skip_frames(*(module for name, module in list(_sys.modules.items()) if name.startswith("toolkit._")))
 
 __all__ = [
     "__version__",

@@ -10,9 +10,9 @@ This is the common argument of a training step or a metric, and what
   of the caller's (no ``__array__``, no property), so converting one again
   repeats nothing; anything else (another container type, another leaf
   type) hands the whole batch to ``walk`` at once;
-* for the default conversions the common leaf is converted written out:
-  ``torch.from_numpy`` for a behaved array going to torch, ``.numpy()`` for a
-  tensor going to NumPy; everything else goes through the leaf function.
+* for the default conversions the common leaf takes the rules' fast case
+  (``fast_torch``, ``fast_numpy``) without the leaf function's call;
+  everything else goes through the leaf function.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _shortcuts
+from ._dynamo import skip_frames
 from ._errors import push_key
-from ._leaves import SHAREABLE
+from ._into_numpy import fast_numpy
+from ._into_torch import fast_torch
 from ._tree import ATOMS, PLAIN, Leaf, kind_of, piece, walk
 
 __all__ = ["TO_NUMPY", "TO_TORCH", "walk_batch"]
@@ -32,7 +35,6 @@ TO_TORCH, TO_NUMPY = "torch", "numpy"  # the default conversions, written out be
 
 _ndarray = np.ndarray
 _Tensor = torch.Tensor
-_from_numpy = torch.from_numpy
 
 
 class _Other(Exception):
@@ -47,7 +49,7 @@ def walk_batch(leaf: Leaf, obj: Any, written: str | None = None) -> Any:
     tensor's ``.numpy()`` where that works), so the common leaf is converted
     written out; ``None`` calls ``leaf`` for every array and tensor.
     """
-    if type(obj) not in PLAIN:
+    if type(obj) not in PLAIN or not _shortcuts.ON:
         return walk(leaf, obj, {})
     seen: list[Any] = []
     try:
@@ -69,22 +71,16 @@ def _batch(leaf: Leaf, obj: Any, written: str | None, seen: list[Any]) -> Any:
         try:
             if kind is _ndarray:
                 seen.append(v)
-                if written is TO_TORCH and v.flags.behaved and v.dtype in SHAREABLE:
-                    try:
-                        v = _from_numpy(v)
-                    except (TypeError, ValueError):  # a dtype torch knows by another code
-                        v = leaf(v)
+                if written is TO_TORCH:
+                    out = fast_torch(v)
+                    v = leaf(v) if out is None else out
                 elif written is not TO_NUMPY:
                     v = leaf(v)
             elif kind is _Tensor:
                 seen.append(v)
                 if written is TO_NUMPY:
-                    try:
-                        v = v.numpy()  # refuses what needs more (grad, bits, a device): the leaf does it
-                    except (RuntimeError, TypeError):
-                        v = leaf(v)
-                    else:
-                        v = v[()] if v.ndim == 0 else v
+                    out = fast_numpy(v)
+                    v = leaf(v) if out is None else out
                 elif written is not TO_TORCH:
                     v = leaf(v)
             elif kind in PLAIN:
@@ -100,3 +96,6 @@ def _batch(leaf: Leaf, obj: Any, written: str | None, seen: list[Any]) -> Any:
     if mapping:
         return dict(zip(obj, outs))  # a plain dict: iterating it again runs no code
     return outs if type(obj) is list else tuple(outs)
+
+
+skip_frames(__name__)

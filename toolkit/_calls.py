@@ -35,9 +35,10 @@ import wrapt
 
 from ._defaults import torch_target
 from ._dtypes import TORCH_TO_NUMPY
-from ._dynamo import compiling, eager
+from ._dynamo import compiling, eager, skip_frames
 from ._errors import GradientDetachedWarning, argument_of, failed_at, with_path
-from ._leaves import numpy_body_leaf, torch_leaf
+from ._into_numpy import numpy_body_leaf
+from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
 from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
@@ -313,3 +314,6 @@ def caller_level() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+skip_frames(__name__)

@@ -7,8 +7,10 @@ from typing import Any
 from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import DeviceLike, parse_torch_options, torch_target
 from ._dtypes import DTypeLike, numpy_dtype
+from ._dynamo import skip_frames
 from ._errors import with_path
-from ._leaves import numpy_leaf, plain_numpy, plain_torch, torch_leaf
+from ._into_numpy import numpy_leaf, plain_numpy
+from ._into_torch import plain_torch, torch_leaf
 from ._trace import recorder
 from ._tree import walk
 
@@ -124,3 +126,6 @@ def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = N
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"to_numpy(): {exc}") from exc
     return _convert(numpy_leaf(dt, None, copy), data, "to_numpy()", copy)
+
+
+skip_frames(__name__)

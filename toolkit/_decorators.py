@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._defaults import DeviceLike
 from ._dtypes import DTypeLike
+from ._dynamo import skip_frames
 from ._presets import preset
 
 if TYPE_CHECKING:
@@ -86,3 +87,6 @@ TYPED_OPTIONS: dict[str, type[Any]] = {
     "torch_inside": TorchInsideOptions,
     "autoconvert": TorchBodyOptions,
 }
+
+
+skip_frames(__name__)

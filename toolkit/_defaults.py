@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ._dtypes import DTypeLike, torch_dtype
+from ._dynamo import skip_frames
 from ._errors import DeviceError, suggest
 from ._scope import Scope
 
@@ -296,3 +297,6 @@ class default_float_dtype(Scope):
 
     def __repr__(self) -> str:
         return f"default_float_dtype({str(self._value).removeprefix('torch.')!r})"
+
+
+skip_frames(__name__)

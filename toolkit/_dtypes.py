@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._dynamo import skip_frames
 from ._errors import suggest
 
 __all__ = ["torch_dtype", "numpy_dtype", "DTypeLike", "dtype_table"]
@@ -228,3 +229,6 @@ def dtype_table() -> list[tuple[str, str, str]]:
         else:
             rows.append((name, "-", "refused: " + (torch_refusal(dt) or "").split(";")[0]))
     return rows
+
+
+skip_frames(__name__)

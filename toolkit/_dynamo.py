@@ -10,13 +10,15 @@ conversions run as Python, and the body, a frame of its own, is still
 compiled. A NumPy body is run with dynamo off (:func:`eager`), so it
 computes exactly what NumPy computes.
 
-This uses dynamo's per-code frame strategy (``torch._C._dynamo``), what
+Each module marks itself, where it is defined (a test checks that every
+module but ``_compiled`` is marked). This uses dynamo's per-code frame strategy (``torch._C._dynamo``), what
 ``torch._dynamo.skip`` does without importing dynamo; where a torch build
 lacks it, nothing is marked.
 """
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -63,14 +65,16 @@ def opaque(func: F) -> F:
     return func
 
 
-def skip_frames(*modules: types.ModuleType) -> None:
-    """Mark every function defined in ``modules`` (and in their classes) as :func:`opaque`."""
-    for module in modules:
-        if module.__name__.endswith("._compiled"):
-            continue  # its code is what compiled callers trace
-        for value in vars(module).values():
-            for func in _functions(value, module.__name__):
-                opaque(func)
+def skip_frames(module_name: str) -> None:
+    """Mark every function defined in the module (and in its classes) as :func:`opaque`.
+
+    Each module of the package calls it on itself, last (``skip_frames(__name__)``),
+    but for ``_compiled``, whose code is what compiled callers trace.
+    """
+    module = sys.modules[module_name]
+    for value in vars(module).values():
+        for func in _functions(value, module_name):
+            opaque(func)
 
 
 def _functions(value: Any, module: str) -> list[Any]:
@@ -95,3 +99,6 @@ def eager(func: Callable[..., Any]) -> Callable[..., Any]:
     import torch
 
     return torch.compiler.disable(func, recursive=True)  # type: ignore[no-any-return,no-untyped-call]
+
+
+skip_frames(__name__)

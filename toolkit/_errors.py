@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from ._dynamo import skip_frames
+
 __all__ = [
     "ToolkitError",
     "ConversionError",
@@ -124,3 +126,6 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'float32'?"`` for a near miss, else ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+skip_frames(__name__)

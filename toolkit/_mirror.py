@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._dynamo import skip_frames
 from ._tree import Leaf
 
 __all__ = ["Seen", "note", "noting", "seen_of"]
@@ -73,3 +74,6 @@ def noting(leaf: Leaf, call: Seen) -> Leaf:
         return leaf(x)
 
     return noted
+
+
+skip_frames(__name__)

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from ._dynamo import skip_frames
+
 __all__ = ["module_settings"]
 
 Step = tuple[dict[str, Any], str, Any]  # (a registry such as module._modules, key, what it held)
@@ -81,3 +83,6 @@ def _tensors(module: torch.nn.Module, registry: str, path: tuple[Step, ...]) -> 
     for name, child in children.items():
         if child is not None:
             yield from _tensors(child, registry, (*path, (children, name, child)))
+
+
+skip_frames(__name__)

@@ -17,9 +17,11 @@ import torch
 
 from ._calls import Call, CallPath, Leaf, by_spec, traced
 from ._defaults import current_float_dtype, torch_default_device
-from ._leaves import SHAREABLE, numpy_leaf, plain_numpy, torch_leaf
+from ._dynamo import skip_frames
+from ._into_numpy import fast_numpy, numpy_leaf, plain_numpy
+from ._into_torch import fast_torch, torch_leaf
 from ._params import NUMPY, TORCH, Spec, resolve_hints, spec_of
-from ._plain import as_is, plain_to_numpy, plain_to_torch
+from ._plain import as_is, by_full_path, plain_to_numpy, plain_to_torch
 from ._trace import Recorder
 from ._tree import walk
 
@@ -65,31 +67,29 @@ class MirrorOut(CallPath):
     mirror = True
 
     def plain_result(self, result: Any, tensor: Any, array: Any) -> Any:
-        # The plain cases of the rule (the full path, with _note, has them all): the first
-        # tensor (or, with none, the first array) is floating, and sets the dtype.
+        # The plain cases of the rule, by the rules' fast case (the full path, with _note, has
+        # them all): the first tensor (or, with none, the first array) sets the dtype.
         restore = self.restore
         if tensor is not None:
-            if (
-                type(result) is _ndarray
-                and (self.numpy_body or tensor.is_cpu)  # a NumPy body's tensors were on the CPU: .numpy() took them
-                and result.flags.behaved
-                and result.dtype in SHAREABLE
-            ):
-                out = torch.from_numpy(result)
+            # A NumPy body's tensors were on the CPU (fast_numpy took them); a torch body's may not be.
+            if type(result) is _ndarray and (self.numpy_body or tensor.is_cpu):
+                out = fast_torch(result)
+                if out is None:
+                    return NotImplemented
                 got, dtype = out.dtype, tensor.dtype
                 if got == dtype or not restore or not got.is_floating_point:
                     return out
                 if dtype.is_floating_point:
                     return out.to(dtype)
         elif array is not None:
-            if type(result) is _Tensor and not result.requires_grad:
-                as_numpy = result.numpy()
+            as_numpy = fast_numpy(result)
+            if as_numpy is not None:
                 got_np, float_np = as_numpy.dtype, array.dtype
                 if got_np != float_np and restore and got_np.kind == "f":
                     if float_np.kind != "f" or not float_np.isnative:
                         return NotImplemented  # the first floating value comes later: the full path finds it
                     as_numpy = as_numpy.astype(float_np)
-                return as_numpy[()] if as_numpy.ndim == 0 else as_numpy
+                return as_numpy
         else:
             return result
         return NotImplemented
@@ -121,9 +121,9 @@ class AnnotatedOut(CallPath):
         how many positional arguments they cover (0: none, the full path), and the result's conversion."""
         table = self._specs()
         positional = table.positional
-        result = {NUMPY: plain_to_numpy, TORCH: plain_to_torch, None: as_is}.get(self._return_spec())
-        if result is None or table.var_args is not None or any(s not in (TORCH, NUMPY, None) for s in positional):
-            return None, (), 0, as_is
+        result = {NUMPY: plain_to_numpy, TORCH: plain_to_torch, None: as_is}.get(self._return_spec(), by_full_path)
+        if table.var_args is not None or any(s not in (TORCH, NUMPY, None) for s in positional):
+            return None, (), 0, by_full_path
         same = positional[0] if positional and all(s is positional[0] for s in positional) else None
         return same, positional, len(positional), result
 
@@ -147,3 +147,6 @@ OUTPUTS: dict[str, type[CallPath]] = {
     "mirror": MirrorOut,
     "annotated": AnnotatedOut,
 }
+
+
+skip_frames(__name__)

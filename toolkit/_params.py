@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._dynamo import skip_frames
 from ._errors import suggest
 
 __all__ = ["NUMPY", "TORCH", "Params", "Spec", "Table", "resolve_hints", "spec_of"]
@@ -234,3 +235,6 @@ class Table:
 
     def key(self, key: str) -> Spec | None:
         return self.keywords.get(key, self.var_kwargs)
+
+
+skip_frames(__name__)

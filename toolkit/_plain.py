@@ -17,17 +17,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _shortcuts
 from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import modes_active
-from ._dynamo import eager, eval_frame_callback, opaque
+from ._dynamo import eager, eval_frame_callback, opaque, skip_frames
 from ._errors import failed_at
-from ._leaves import SHAREABLE, plain_torch
+from ._into_numpy import fast_numpy
+from ._into_torch import fast_torch, plain_torch
 from ._mirror import seen_of
 from ._params import NUMPY, TORCH, Spec
 from ._scope import ENTERED
 from ._tree import ATOMS, PLAIN, walk_values
 
-__all__ = ["as_is", "plain_entry", "plain_to_numpy", "plain_to_torch"]
+__all__ = ["as_is", "by_full_path", "plain_entry", "plain_to_numpy", "plain_to_torch"]
 
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
@@ -47,6 +49,8 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
     unusual) send the call the full path.
     """
     opts = path.options
+    if not _shortcuts.ON:
+        return None  # TOOLKIT_PLAIN=0: every call takes the full path
     if not (opts.device is None and opts.dtype is None and opts.float_dtype is None and not opts.no_grad):
         return None
     if opts.only is not None or opts.exclude is not None:
@@ -55,7 +59,7 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
     numpy_body, walkable, plain_result = path.numpy_body, path.uniform and not path.mirror, path.plain_result
     to_torch, to_numpy = plain_torch, path.numpy_in  # the default conversion each way
     leaf, written = (to_numpy, TO_NUMPY) if numpy_body else (to_torch, TO_TORCH)
-    callback, from_numpy, shareable, atoms = eval_frame_callback, torch.from_numpy, SHAREABLE, ATOMS
+    callback, atoms = eval_frame_callback, ATOMS
     instance = None
     # torch's default device decides where tensors made from NumPy data go: a torch body's
     # arguments, and results for a torch caller (mirror results go to the caller's device).
@@ -95,14 +99,18 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
         if general:
             pass
         elif direction is None:  # by annotation: each through its leaf, containers the full path
-            for x, spec in zip(args, specs):
+            for index, (x, spec) in enumerate(zip(args, specs)):
                 if spec is not None:
                     if type(x) not in BARE:
                         general = True
                         break
-                    x = to_torch(x) if spec is TORCH else to_numpy(x)
+                    try:
+                        x = to_torch(x) if spec is TORCH else to_numpy(x)
+                    except Exception as exc:
+                        failed_at(exc, index)
+                        raise named(exc, 0) from exc
                 append(x)
-        else:  # bare tensors and arrays, the ones the direction converts written out
+        else:  # bare tensors and arrays, each by the rules' fast case; anything more: the walk
             into_numpy = direction is NUMPY
             for x in args:
                 kind = type(x)
@@ -110,20 +118,18 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
                     if tensor is None:
                         tensor = x
                     if into_numpy:
-                        try:
-                            x = x.numpy()  # refuses what needs more (grad, bits, a device)
-                        except (RuntimeError, TypeError):
+                        x = fast_numpy(x)
+                        if x is None:
                             general = True
                             break
-                        x = x[()] if x.ndim == 0 else x
                 elif kind is _ndarray:
                     if array is None:
                         array = x
                     if not into_numpy:
-                        if not (x.flags.behaved and x.dtype in shareable):
+                        x = fast_torch(x)
+                        if x is None:
                             general = True
                             break
-                        x = from_numpy(x)
                 elif kind not in atoms:
                     general = True
                     break
@@ -160,28 +166,25 @@ def as_is(result: Any, tensor: Any = None, array: Any = None) -> Any:
     return result
 
 
+def by_full_path(result: Any, tensor: Any = None, array: Any = None) -> Any:
+    """A result only the full path converts (a structured return annotation)."""
+    return NotImplemented
+
+
 def plain_to_numpy(result: Any, tensor: Any = None, array: Any = None) -> Any:
-    """A plain call's result for a NumPy caller: ``.numpy()`` where it works, else ``NotImplemented``."""
-    if type(result) is _Tensor:
-        try:
-            out = result.numpy()
-        except RuntimeError:  # it requires grad: a NumPy caller asked for it detached
-            try:
-                out = result.detach().numpy()
-            except (RuntimeError, TypeError):
-                return NotImplemented
-        except TypeError:
-            return NotImplemented  # bits to resolve, a device to leave: the full path
-        return out[()] if out.ndim == 0 else out
+    """A plain call's result for a NumPy caller by the rules' fast case, else ``NotImplemented``."""
     if type(result) is _ndarray:
         return result
-    return NotImplemented
+    out = fast_numpy(result)
+    return NotImplemented if out is None else out
 
 
 def plain_to_torch(result: Any, tensor: Any = None, array: Any = None) -> Any:
     """A plain call's result for a torch caller (no scope, no torch mode: tensors land on the CPU)."""
     if type(result) is _Tensor:
         return result
-    if type(result) is _ndarray and result.flags.behaved and result.dtype in SHAREABLE:
-        return torch.from_numpy(result)
-    return NotImplemented
+    out = fast_torch(result)
+    return NotImplemented if out is None else out
+
+
+skip_frames(__name__)

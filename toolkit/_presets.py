@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, Protocol, cast, overload
 
 from ._calls import CallPath, Options
 from ._defaults import parse_torch_options
+from ._dynamo import skip_frames
 from ._errors import suggest
 from ._outputs import OUTPUTS
 from ._params import Params
@@ -353,3 +354,6 @@ def preset(name: str, options: Callable[P, None]) -> Decorator[P]:
     decorator.__doc__ = _docstring(row)
     decorator.__signature__ = _signature(row)  # type: ignore[attr-defined]
     return cast(Decorator[P], decorator)
+
+
+skip_frames(__name__)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from ._dynamo import skip_frames
 from ._errors import ScopeError
 from ._streams import async_relay, relay
 
@@ -121,3 +122,6 @@ class Scope:
                 return func(*args, **kwargs)
 
         return run  # type: ignore[return-value]
+
+
+skip_frames(__name__)

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ._dynamo import skip_frames
+
 __all__ = ["async_relay", "relay", "no_context"]
 
 Context = Callable[[], AbstractContextManager[Any]]
@@ -63,3 +65,6 @@ async def async_relay(agen: Any, context: Context, convert: Callable[[Any], Any]
             raise
         except BaseException as exc:
             method, arg = agen.athrow, exc
+
+
+skip_frames(__name__)

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from ._dtypes import TORCH_TO_NUMPY, torch_of
-from ._leaves import copy_reason, tensor_steps
+from ._dynamo import skip_frames
+from ._into_numpy import tensor_steps
+from ._into_torch import copy_reason
 from ._scope import Scope
 from ._tree import leaves_with_paths
 
@@ -266,3 +268,6 @@ def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False) -> 
     if copy and not why:
         why.append("copy=True")
     return False, ", ".join(why) or "another library's array, copied on its way through NumPy"
+
+
+skip_frames(__name__)

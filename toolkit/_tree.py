@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ._dynamo import skip_frames
 from ._errors import CycleError, push_key
 
 __all__ = [
@@ -386,3 +387,6 @@ def leaves_with_paths(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     elif kind != ATOM:
         for key, value in _members(obj, kind):
             yield from leaves_with_paths(value, path + piece(obj, kind, key))
+
+
+skip_frames(__name__)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import wrapt
 
-from ._dynamo import opaque
+from ._dynamo import opaque, skip_frames
 from ._streams import async_relay, no_context, relay
 
 __all__ = ["bound_offset", "make_wrapper", "rebuild", "underlying"]
@@ -206,3 +206,6 @@ def make_wrapper(func: Any, path: Any, preset: str, options: dict[str, Any]) -> 
             cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__})
             ForkingPickler.register(cls, _for_processes)
     return cls(func, stream or path, preset, options)
+
+
+skip_frames(__name__)
