@@ -21,11 +21,12 @@ they happen, so nothing converts twice to find out.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ import wrapt
 from ._defaults import torch_target
 from ._dtypes import TORCH_TO_NUMPY
 from ._dynamo import compiling, eager, skip_frames
-from ._errors import GradientDetachedWarning, argument_of, failed_at, with_path
+from ._errors import GradientDetachedWarning, argument_of, failed_at, push_key, with_path
 from ._into_numpy import numpy_body_leaf
 from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
@@ -44,7 +45,7 @@ from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._plain import plain_entry
 from ._trace import ACTIVE, Recorder, recorder
-from ._tree import Leaf, Memo, convert_items, remake_mapping, remake_sequence, walk, walk_values
+from ._tree import Leaf, Memo, convert_items, kind_of, piece, remake_mapping, remake_sequence, walk, walk_values
 
 __all__ = ["Call", "CallPath", "Leaf", "Options", "by_spec", "caller_level", "traced"]
 
@@ -145,7 +146,7 @@ class CallPath:
         """The call's settings, and the arguments the body receives."""
         call = self.settings(instance)
         if ACTIVE[0]:
-            call.rec = recorder(self.function, None, self.numpy_body)
+            call.rec = recorder(self.function, None, self.body != "torch")  # annotated: NumPy parameters too
         offset = self.offset if instance is not None else 0
         if self.uniform:
             leaf = self._leaf(TORCH if self.body == "torch" else NUMPY, call)
@@ -291,15 +292,31 @@ def by_spec(spec: Spec | None, value: Any, leaf_for: Callable[[Spec], Leaf], mem
     if spec.kind == "tuple":
         if not isinstance(value, tuple) or len(value) != len(spec.items):
             return value
-        return remake_sequence(value, [by_spec(s, v, leaf_for, memos) for s, v in zip(spec.items, value)])
+        return remake_sequence(value, _each(spec.items, value, enumerate(value), leaf_for, memos))
     if spec.kind == "each":
         inner = spec.items[0]
         if isinstance(value, dict):
-            return remake_mapping(value, {k: by_spec(inner, v, leaf_for, memos) for k, v in value.items()})
+            keys = list(value)
+            items = _each(itertools.repeat(inner), value, value.items(), leaf_for, memos)
+            return remake_mapping(value, dict(zip(keys, items)))
         if isinstance(value, (list, tuple)):
-            return remake_sequence(value, [by_spec(inner, v, leaf_for, memos) for v in value])
+            return remake_sequence(value, _each(itertools.repeat(inner), value, enumerate(value), leaf_for, memos))
         return value
     return walk(leaf_for(spec), value, memos.setdefault((spec.kind, spec.dtype), {}))
+
+
+def _each(
+    specs: Iterable[Spec | None], obj: Any, items: Iterable[tuple[Any, Any]], leaf_for: Any, memos: dict[Any, Memo]
+) -> list[Any]:
+    """The items of ``obj`` converted as their specs ask, a failure naming its item in the path."""
+    out = []
+    for spec, (key, value) in zip(specs, items):
+        try:
+            out.append(by_spec(spec, value, leaf_for, memos))
+        except Exception as exc:
+            push_key(exc, piece(obj, kind_of(type(obj)), key))
+            raise
+    return out
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ._dtypes import DTypeLike, torch_dtype
+from ._dtypes import torch_refusal, DTypeLike, torch_dtype
 from ._dynamo import skip_frames
 from ._errors import DeviceError, suggest
 from ._scope import Scope
@@ -178,6 +178,15 @@ def parse_float_dtype(dtype: DTypeLike) -> torch.dtype:
     return dt
 
 
+def _cast_target(dt: torch.dtype) -> torch.dtype:
+    """``dt``, checked to be a dtype tensors can be cast to (quantized and sub-byte ones cannot)."""
+    why = torch_refusal(dt)
+    if why is not None:
+        kind = "quantized" if str(dt).startswith("torch.q") else "sub-byte or bit"
+        raise ValueError(f"dtype {dt} is a {kind} dtype that arrays and tensors cannot be cast to with .to()")
+    return dt
+
+
 def parse_torch_options(
     device: DeviceLike | None, dtype: DTypeLike | None, float_dtype: DTypeLike | None, where: str
 ) -> tuple[torch.device | None, torch.dtype | None, torch.dtype | None]:
@@ -186,7 +195,7 @@ def parse_torch_options(
         raise TypeError(f"{where} takes dtype or float_dtype, not both")
     try:
         dev = parse_device(device) if device is not None else None
-        dt = torch_dtype(dtype) if dtype is not None else None
+        dt = _cast_target(torch_dtype(dtype)) if dtype is not None else None
         fdt = parse_float_dtype(float_dtype) if float_dtype is not None else None
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{where}: {exc}") from exc

@@ -99,7 +99,12 @@ def with_path(exc: Exception, where: str) -> Exception:
     can be built from a message, else it is a :class:`ConversionError`.
     """
     pieces = exc.__dict__.pop("_toolkit_path", ()) if hasattr(exc, "__dict__") else ()
-    message = f"{where}{''.join(reversed(pieces))}: {exc}"
+    message = f"{where}{_path(pieces)}: {exc}"
+    if isinstance(exc, RecursionError):
+        message += (
+            f" (the value is nested at least {len(pieces)} levels deep, deeper than Python's recursion limit allows "
+            "to convert; flatten it, or raise sys.setrecursionlimit)"
+        )
     try:
         new = type(exc)(message)
     except Exception:
@@ -107,6 +112,18 @@ def with_path(exc: Exception, where: str) -> Exception:
     if str(new) != message:  # a type that rewrites its message
         new = ConversionError(message)
     return new
+
+
+_PATH_ENDS = 8  # a longer path is shown by its first and last steps
+
+
+def _path(pieces: Any) -> str:
+    """The steps of a path (pushed innermost first), the middle of a very long one elided."""
+    steps = list(reversed(pieces))
+    if len(steps) > 2 * _PATH_ENDS + 1:
+        middle = len(steps) - 2 * _PATH_ENDS
+        steps = [*steps[:_PATH_ENDS], f"...({middle} more steps)...", *steps[-_PATH_ENDS:]]
+    return "".join(steps)
 
 
 def failed_at(exc: Exception, key: Any) -> None:

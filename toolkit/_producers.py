@@ -27,7 +27,7 @@ from torch.utils.dlpack import from_dlpack
 from ._dynamo import skip_frames
 from ._errors import CopyError
 
-__all__ = ["PASS", "as_numpy", "dlpack_on_cpu", "seen_view", "via_dlpack", "views_to"]
+__all__ = ["PASS", "as_numpy", "dlpack_on_cpu", "seen_view", "via_dlpack", "views_reset", "views_to"]
 
 # Leaves that pass through every conversion as they are.
 PASS = (str, bytes, int, float, complex, type(None))
@@ -40,6 +40,11 @@ _views: ContextVar[dict[int, Any] | None] = ContextVar("toolkit_views", default=
 def views_to(sink: dict[int, Any] | None) -> Any:
     """Note the views producers give into ``sink`` (or stop, with ``None``); returns the reset token."""
     return _views.set(sink)
+
+
+def views_reset(token: Any) -> None:
+    """Stop noting views, as before the :func:`views_to` that gave ``token``."""
+    _views.reset(token)
 
 
 def seen_view(x: Any, view: Any) -> Any:

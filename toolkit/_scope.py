@@ -26,7 +26,7 @@ __all__ = ["ENTERED", "Scope"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The scopes entered in this context, innermost last, each with what to restore.
+# The scopes entered in this context, innermost last, each with the token that restores its variable.
 _entered: ContextVar[tuple[tuple[Scope, Any, Any], ...]] = ContextVar("toolkit_scopes", default=())
 # How many scopes are entered in all threads and tasks together: while it is
 # 0, nothing is scoped anywhere, and a call need not ask its context.
@@ -61,9 +61,9 @@ class Scope:
     def __enter__(self) -> Any:
         previous = self._var.get()
         extra = self._on_enter()
-        _entered.set((*_entered.get(), (self, previous, extra)))
         value = self._enter_value(previous)
-        self._var.set(value)
+        token = self._var.set(value)  # resettable only in this very context: a child task's copy cannot
+        _entered.set((*_entered.get(), (self, token, extra)))
         with _count:
             ENTERED[0] += 1
         return value
@@ -78,11 +78,17 @@ class Scope:
                 f"{self!r} was left in a thread or asyncio task other than the one that entered it "
                 "(or was never entered); each thread and task must leave the scopes it enters"
             )
-        _, previous, extra = stack[-1]
+        _, token, extra = stack[-1]
+        try:
+            self._var.reset(token)
+        except ValueError:  # the token was made in another context: this one inherited the scope
+            raise ScopeError(
+                f"{self!r} was left in an asyncio task or context other than the one that entered it "
+                "(one that inherited the scope); each task must leave only the scopes it enters"
+            ) from None
         try:
             self._on_exit(extra, exc)
         finally:
-            self._var.set(previous)
             _entered.set(stack[:-1])
             with _count:
                 ENTERED[0] -= 1

@@ -9,6 +9,7 @@ converted tree is walked to give each note its path (``argument
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from ._dtypes import TORCH_TO_NUMPY, torch_of
 from ._dynamo import skip_frames
 from ._into_numpy import tensor_steps
 from ._into_torch import copy_reason
+from ._producers import views_reset, views_to
 from ._scope import Scope
 from ._tree import leaves_with_paths
 
@@ -165,15 +167,22 @@ class Recorder:
         self.function = function
         self.copy = copy
         self.numpy_body = numpy_body
-        self.pending: dict[int, tuple[Any, Any]] = {}
+        self.pending: dict[int, tuple[Any, Any, Any]] = {}
+        self.views: dict[int, Any] = {}  # what each producer gave while converting, by its id
 
     def wrap(self, leaf: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        """``leaf``, noting what it was given and what it gave back."""
+        """``leaf``, noting what it was given, what the producer behind it gave, and what it gave back."""
+        views = self.views
 
         def noted(x: Any) -> Any:
-            out = leaf(x)
+            token = views_to(views)
+            try:
+                out = leaf(x)
+            finally:
+                views_reset(token)
+            view = views.pop(id(x), None)
             if _is_array(x) or _is_array(out):
-                self.pending.setdefault(id(out), (x, out))
+                self.pending.setdefault(id(out), (x, out, x if view is None else view))
             return out
 
         return noted
@@ -183,7 +192,7 @@ class Recorder:
         for path, out in leaves_with_paths(converted):
             noted = self.pending.pop(id(out), None)
             if noted is not None:
-                record = _record(self.function, f"{where}{path}", noted[0], out, self.copy, self.numpy_body)
+                record = _record(self.function, f"{where}{path}", *noted, self.copy, self.numpy_body)
                 for log in self.logs:
                     log.records.append(record)
 
@@ -200,15 +209,26 @@ def _is_array(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, torch.Tensor)) and not isinstance(x, (str, bytes))
 
 
-def _describe(x: Any) -> tuple[str, str, tuple[int, ...], str]:
-    """(library, dtype, shape, device) of an array, a tensor or another library's array."""
+def _describe(x: Any, view: Any) -> tuple[str, str, tuple[int, ...], str]:
+    """(library, dtype, shape, device) of an array, a tensor, or another library's array seen as ``view``."""
     if isinstance(x, torch.Tensor):
         return "torch", str(x.dtype).removeprefix("torch."), tuple(x.shape), str(x.device)
     if isinstance(x, (np.ndarray, np.generic)):
         return "numpy", str(x.dtype), tuple(np.shape(x)), "cpu"
-    library = type(x).__module__.partition(".")[0]
-    device = getattr(x, "device", "cpu")
-    return library, str(getattr(x, "dtype", "?")), tuple(getattr(x, "shape", ())), str(device)
+    library = _library(type(x))
+    if isinstance(view, (torch.Tensor, np.ndarray)):
+        return (library, *_describe(view, view)[1:])
+    return library, str(getattr(x, "dtype", "?")), tuple(getattr(x, "shape", ())), str(getattr(x, "device", "cpu"))
+
+
+def _library(cls: type) -> str:
+    """A class named by its library and its public name (``jax.Array``, ``pyarrow.DoubleArray``,
+    ``PIL.Image.Image``): the first class of its MRO that its package exports, else its own dotted name."""
+    for klass in cls.__mro__[:-1]:
+        package = sys.modules.get(klass.__module__.partition(".")[0])
+        if package is not None and getattr(package, klass.__name__, None) is klass:
+            return f"{package.__name__}.{klass.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _nbytes(x: Any) -> int:
@@ -217,10 +237,10 @@ def _nbytes(x: Any) -> int:
     return int(getattr(x, "nbytes", 0))
 
 
-def _record(function: str, path: str, src: Any, out: Any, copy: bool | None, numpy_body: bool) -> Record:
-    source = _describe(src)
-    target = _describe(out)
-    shared, reason = explain(src, out, copy, numpy_body)
+def _record(function: str, path: str, src: Any, out: Any, view: Any, copy: bool | None, numpy_body: bool) -> Record:
+    source = _describe(src, view)
+    target = _describe(out, out)
+    shared, reason = explain(src, out, copy, numpy_body, view)
     return Record(function, path, *source, target[0], target[1], target[3], _nbytes(out), not shared, reason)
 
 
@@ -232,11 +252,19 @@ def _address(x: Any) -> tuple[str, int] | None:
     return None
 
 
-def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False) -> tuple[bool, str]:
-    """Whether ``out`` shares ``src``'s memory and, if not, why it was copied, in words."""
+def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, view: Any = None) -> tuple[bool, str]:
+    """Whether ``out`` shares the memory of ``src`` and, if not, why it was copied, in words.
+
+    ``view`` is what ``src`` gave the conversion, where ``src`` is another
+    library's array (its NumPy view, or the tensor DLPack gave): the memory
+    the result is held against. The producer is never asked again.
+    """
     if out is src:
         return True, ""
-    view = src if isinstance(src, (np.ndarray, np.generic, torch.Tensor)) else np.asarray(src)
+    if view is None:
+        view = src
+    if not isinstance(view, (np.ndarray, np.generic, torch.Tensor)):
+        return False, "another library's array, copied on its way through NumPy"
     if not isinstance(view, np.generic) and _address(view) is not None and _address(view) == _address(out):
         return True, ""
     why: list[str] = []

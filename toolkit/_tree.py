@@ -28,12 +28,14 @@ import collections
 import copy
 import dataclasses
 import functools
+import inspect
+import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._dynamo import skip_frames
-from ._errors import CycleError, push_key
+from ._errors import ConversionError, CycleError, push_key
 
 __all__ = [
     "ATOM",
@@ -338,9 +340,31 @@ def _dataclass(leaf: Leaf, obj: Any, memo: Memo) -> Any:
     if state is not None:
         for name in _cached_properties(type(obj)):  # type: ignore[arg-type]
             state.pop(name, None)  # computed from the old fields
+    properties = _property_fields(type(obj))  # type: ignore[arg-type]
     for name, value in values.items():
-        object.__setattr__(new, name, value)
+        if name not in properties:
+            object.__setattr__(new, name, value)
+    for name in properties:  # never set (that would run the caller's setter): it must read back converted
+        if name in values and values[name] is not getattr(new, name, None):
+            exc = ConversionError(
+                f"cannot rebuild the {type(obj).__name__}: its field {name!r} is a property, which is never "
+                "set (that would run its setter), and reading it back does not give the converted value; "
+                "let the property read a field that holds the data"
+            )
+            push_key(exc, f".{name}")
+            raise exc
     return new
+
+
+@functools.lru_cache(maxsize=256)
+def _property_fields(cls: type) -> frozenset[str]:
+    """The fields of a dataclass that its class defines as a property (or another computed attribute)."""
+    found = set()
+    for field in dataclasses.fields(cls):
+        attr = inspect.getattr_static(cls, field.name, None)
+        if hasattr(type(attr), "__set__") and not isinstance(attr, types.MemberDescriptorType):
+            found.add(field.name)  # slots are member descriptors: set directly, as fields are
+    return frozenset(found)
 
 
 @functools.lru_cache(maxsize=256)
@@ -372,11 +396,19 @@ def _members(obj: Any, kind: int) -> Iterator[tuple[Any, Any]]:
 def piece(obj: Any, kind: int, key: Any) -> str:
     """How a path names one step: ``['a']`` in a mapping, ``[0]``, ``.field``."""
     if kind >= _DICT:
-        return f"[{key!r}]"
+        return f"[{_key_repr(key)}]"
     if kind == _DATACLASS or isinstance(key, str):
         return f".{key}"
     fields = getattr(type(obj), "_fields", ()) if kind == _FIELDS else ()
     return f".{fields[key]}" if key < len(fields) else f"[{key}]"
+
+
+def _key_repr(key: Any) -> str:
+    """``repr(key)``, or a stand-in naming its type where the key's own ``__repr__`` fails."""
+    try:
+        return repr(key)
+    except Exception:
+        return f"<{type(key).__name__} key whose repr() raised>"
 
 
 def leaves_with_paths(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
