@@ -4,6 +4,8 @@ Most tests trace with the "eager" backend (the NumPy code still becomes torch
 operations; no kernels are generated), one with the default backend.
 """
 
+import collections
+import dataclasses
 import warnings
 
 import numpy as np
@@ -159,3 +161,59 @@ def test_on_cuda_the_body_runs_on_the_device_with_no_copy_to_the_host():
     assert copies == [], copies
     expected = np.tanh((x.cpu().numpy() - x.cpu().numpy().mean(0)) / (x.cpu().numpy().std(0) + 1e-6))
     np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+# -- the mirror rule, eager and compiled alike, over every container kind ----------------------
+
+Pair = collections.namedtuple("Pair", "a b")
+
+
+@dataclasses.dataclass
+class Holder:
+    a: object
+    b: object
+
+
+CONTAINERS = {
+    "list": lambda a, b: [a, b],
+    "tuple": lambda a, b: (a, b),
+    "dict": lambda a, b: {"a": a, "b": b},
+    "OrderedDict": lambda a, b: collections.OrderedDict(a=a, b=b),
+    "namedtuple": Pair,
+    "dataclass": Holder,
+}
+
+
+def _items(obj):
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, Holder):
+        return [obj.a, obj.b]
+    return list(obj)
+
+
+def _kind(value):
+    if isinstance(value, torch.Tensor):
+        return ("tensor", value.dtype, value.device.type, tuple(value.shape))
+    return (type(value).__name__, getattr(value, "dtype", None))
+
+
+@pytest.mark.parametrize("container", CONTAINERS, ids=str)
+def test_compiled_results_follow_the_mirror_rule_as_eager_ones_do(container):
+    make = CONTAINERS[container]
+
+    def body(pair):  # float64 results from float32 arguments: the rule restores float32
+        a, b = _items(pair)
+        return make(np.asarray(a, dtype=np.float64) * 2, np.asarray(b) + 1)
+
+    eager = numpy_inside(body)
+    compiled = numpy_inside(compile=EAGER)(body)
+    args = make(torch.ones(3), torch.arange(3.0, dtype=torch.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileFallbackWarning)  # either way, the same answer
+        got, want = compiled(args), eager(args)
+    assert type(got) is type(want)
+    assert [_kind(v) for v in _items(got)] == [_kind(v) for v in _items(want)]
+    assert _kind(_items(want)[0]) == ("tensor", torch.float32, "cpu", (3,))  # the first float's dtype
+    for g, w in zip(_items(got), _items(want)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w))

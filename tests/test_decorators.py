@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hostile import shares
 
 import toolkit
 from toolkit import (
@@ -923,6 +924,10 @@ PLAIN_ARGS = {
     "array and tensor": lambda: (np.ones(3), torch.ones(3)),
     "grad tensor": lambda: (torch.ones(3, requires_grad=True), torch.ones(3)),
     "read-only and reversed": lambda: (np.broadcast_to(np.ones(1), (3,)), np.arange(3.0)[::-1]),
+    "reversed first": lambda: (np.arange(3.0)[::-1], np.ones(3)),
+    "flipped first, 2-D": lambda: (np.flip(np.arange(6.0).reshape(2, 3)), np.ones(3)),
+    "uint64 by its C name": lambda: (np.arange(3, dtype=np.ulonglong), np.ones(3, np.ulonglong)),
+    "grad tensor first": lambda: (torch.ones(3, requires_grad=True), torch.ones(3)),
     "0-d and scalars": lambda: (torch.tensor(2.0), np.float32(3.0)),
     "a batch": lambda: ({"x": np.ones(3), "y": [np.zeros(3)]}, np.ones(3)),
     "one object twice": lambda: (lambda a: (a, a))(np.ones(3)),
@@ -952,14 +957,16 @@ def test_the_plain_entry_matches_the_full_path(decorator, make, torch_default):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradientDetachedWarning)
             try:
-                plain = _describe(f(*plain_args))
+                out = f(*plain_args)
+                plain = (_describe(out), [shares(out, a) for a in plain_args])
             except Exception as exc:  # the body may not take this pair: both paths must fail alike
-                plain = ("raised", type(exc))
+                plain = ("raised", type(exc), str(exc))
             with toolkit.trace():
                 try:
-                    full = _describe(f(*full_args))
+                    out = f(*full_args)
+                    full = (_describe(out), [shares(out, a) for a in full_args])
                 except Exception as exc:
-                    full = ("raised", type(exc))
+                    full = ("raised", type(exc), str(exc))
     finally:
         torch.set_default_device(None)
     assert plain == full

@@ -43,7 +43,7 @@ from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
 from ._module import module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
-from ._plain import plain_entry
+from ._plain import Plan, plain_entry
 from ._trace import ACTIVE, Recorder, recorder
 from ._tree import Leaf, Memo, convert_items, kind_of, piece, remake_mapping, remake_sequence, walk, walk_values
 
@@ -277,7 +277,30 @@ class CallPath:
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of a decorated plain function: its plain entry, where the options allow one."""
-        return plain_entry(self, wrapped)
+        return plain_entry(self.plan(), wrapped)
+
+    def plan(self) -> Plan | None:
+        """What the plain entry needs, or ``None`` where the options leave something to decide per call."""
+        opts = self.options
+        if opts.device is not None or opts.dtype is not None or opts.float_dtype is not None or opts.no_grad:
+            return None
+        if opts.only is not None or opts.exclude is not None:
+            return None
+        return Plan(
+            full=self.__call__,
+            named=self.named,
+            settings=self.settings,
+            finish=self.finish,
+            result=self.plain_result,
+            numpy_in=self.numpy_in,
+            numpy_body=self.numpy_body,
+            walkable=self.uniform and not self.mirror,
+            # torch's default device decides where tensors made from NumPy data go: a torch
+            # body's arguments, and results for a torch caller (mirror results: the caller's device).
+            moded=not self.numpy_body or self.torch_results,
+            mirror=self.mirror,
+            annotations=None if self.uniform else self.plain_annotations,
+        )
 
 
 def traced(leaf: Leaf, rec: Recorder | None) -> Leaf:

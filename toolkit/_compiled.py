@@ -7,10 +7,13 @@ with NumPy data, it runs as plain NumPy. Where tracing fails, a
 :class:`~toolkit.CompileFallbackWarning` says why, once, and the function
 takes the ordinary path for good.
 
-Unlike the rest of the library, the code here must be traceable by dynamo:
-a compiled caller (``torch.compile(model, fullgraph=True)`` whose
-``forward`` calls a compiled NumPy helper) inlines :func:`traced` into its
-own graph. So it uses nothing but plain Python and torch operations.
+Called eagerly, only the body is compiled: the mirror rule (``_mirror``)
+and the result's conversion are the eager path's own, for every container
+kind. Unlike the rest of the library, :func:`traced` must be traceable by
+dynamo: a compiled caller (``torch.compile(model, fullgraph=True)`` whose
+``forward`` calls a compiled NumPy helper) inlines it into its own graph,
+where the library's code cannot run; it restores device and dtype for the
+plain containers only (section 9's operators are the general answer there).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 
 from ._calls import Options, caller_level
 from ._errors import CompileFallbackWarning
+from ._mirror import observe
 from ._outputs import MirrorOut
 from ._params import Params
 
@@ -123,18 +127,15 @@ class CompiledMirrorOut(MirrorOut):
         return super().__call__(wrapped, instance, args, kwargs)
 
     def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The compiled body on the caller's tensors; its results by the mirror rule, as in eager mode."""
         if self._compiled is None:
             with self._compile_lock:
                 if self._compiled is None:
-                    func, on_tensors, restore = self.func, self._on_tensors, self.restore
-
-                    def run(*args: Any, **kwargs: Any) -> Any:
-                        return traced(func, on_tensors, restore, args, kwargs)
-
-                    self._compiled = torch.compile(run, fullgraph=True, **self._compile_options)
-        if instance is not None and self.offset:
-            args = (instance, *args)
-        return self._compiled(*args, **kwargs)
+                    self._compiled = torch.compile(self._on_tensors, fullgraph=True, **self._compile_options)
+        body_args = (instance, *args) if instance is not None and self.offset else args
+        out = self._compiled(*body_args, **kwargs)
+        call = observe((args, kwargs), self.settings(instance))
+        return self.finish(out, call, "return value")
 
     def _fall_back(self, exc: Exception) -> None:
         lines = str(exc).strip().splitlines()

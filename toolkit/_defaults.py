@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ._dtypes import torch_refusal, DTypeLike, torch_dtype
+from ._dtypes import DTypeLike, torch_dtype, torch_refusal
 from ._dynamo import skip_frames
 from ._errors import DeviceError, suggest
 from ._scope import Scope

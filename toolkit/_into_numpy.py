@@ -193,7 +193,7 @@ def numpy_body_leaf(
     return leaf
 
 
-if not _shortcuts.ON:
-    fast_numpy = _shortcuts.never
+if not _shortcuts.ON:  # TOOLKIT_PLAIN=0: every leaf takes the rules in full
+    fast_numpy = _shortcuts.never  # type: ignore[assignment]
 
 skip_frames(__name__)

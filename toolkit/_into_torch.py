@@ -268,7 +268,7 @@ def torch_leaf(
     return leaf
 
 
-if not _shortcuts.ON:
+if not _shortcuts.ON:  # TOOLKIT_PLAIN=0: every leaf takes the rules in full
     fast_torch = _shortcuts.never
 
 skip_frames(__name__)

@@ -4,22 +4,25 @@ The caller's kind is torch if any converted argument holds a tensor
 (searching positional, then keyword arguments, into containers), else NumPy
 if any holds a NumPy array or NumPy scalar. Results go back in that kind: to
 the device of the first tensor, floating results in the dtype of the first
-floating value of the caller's kind. This module notes those facts; the
-call paths apply them.
+floating value of the caller's kind. This module is the rule's one home:
+:func:`note` decides from each leaf, :func:`observe` from whole arguments
+(the compiled path), :func:`seen_of` from a plain call's bare arguments;
+the call paths convert results with what was decided.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from ._dynamo import skip_frames
-from ._tree import Leaf
+from ._tree import Leaf, leaves_with_paths
 
-__all__ = ["Seen", "note", "noting", "seen_of"]
+__all__ = ["Seen", "note", "noting", "observe", "seen_of"]
 
+S = TypeVar("S", bound="Seen")
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
 _generic = np.generic
@@ -56,13 +59,19 @@ def note(call: Seen, x: Any) -> None:
                 call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
 
 
-def seen_of(tensor: torch.Tensor | None, array: np.ndarray[Any, Any] | None, args: tuple[Any, ...]) -> Seen:
-    """What the mirror rule needs of bare arguments, from the first tensor and first array among them."""
-    seen = Seen()
+def seen_of(tensor: torch.Tensor | None, array: np.ndarray[Any, Any] | None, args: tuple[Any, ...], seen: S) -> S:
+    """Note into ``seen`` what the mirror rule needs of bare arguments, from their first tensor and array."""
     note(seen, tensor if tensor is not None else array)
     if (seen.torch_float if tensor is not None else seen.numpy_float) is None:
         for x in args:  # the first floating value comes later
             note(seen, x)
+    return seen
+
+
+def observe(values: Any, seen: S) -> S:
+    """Note into ``seen`` what the mirror rule needs of ``values`` (``(args, kwargs)``), as a call's walk would."""
+    for _, leaf in leaves_with_paths(values):
+        note(seen, leaf)
     return seen
 
 

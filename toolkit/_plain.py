@@ -12,6 +12,7 @@ holds it to giving what the full path gives.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,9 @@ from ._into_torch import fast_torch, plain_torch
 from ._mirror import seen_of
 from ._params import NUMPY, TORCH, Spec
 from ._scope import ENTERED
-from ._tree import ATOMS, PLAIN, walk_values
+from ._tree import ATOMS, PLAIN, Leaf, walk_values
 
-__all__ = ["as_is", "by_full_path", "plain_entry", "plain_to_numpy", "plain_to_torch"]
+__all__ = ["Plan", "as_is", "by_full_path", "plain_entry", "plain_to_numpy", "plain_to_torch"]
 
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
@@ -37,38 +38,51 @@ _ndarray = np.ndarray
 BARE = frozenset((_Tensor, _ndarray, *ATOMS))
 
 
-def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
-    """The ``__call__`` of a decorated plain function, where the options allow a plain one.
+@dataclass(frozen=True)
+class Plan:
+    """What the plain entry needs of a call path, decided when the decorator is applied.
 
-    It converts bare arrays and tensors written out, with no memo, no
-    leaf functions and no settings. Arguments it cannot take that way (a
-    container, a repeated object, a tensor that needs more than
+    Made by ``CallPath.plan`` only where the options leave nothing to decide
+    per call (no device, dtype, float dtype, ``no_grad``, ``only=``, ``exclude=``).
+    """
+
+    full: Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]  #: the full path
+    named: Callable[[Exception, int], Exception]  #: an error given the function, argument and path
+    settings: Callable[[Any], Any]  #: the call's settings (a ``Call``), for a result the full path converts
+    finish: Callable[[Any, Any, str], Any]  #: the full path's conversion of a result
+    result: Callable[[Any, Any, Any], Any]  #: the plain result, or ``NotImplemented``
+    numpy_in: Leaf  #: what a NumPy body receives of a leaf
+    numpy_body: bool
+    walkable: bool  #: arguments that are not bare are walked here (else: the full path)
+    moded: bool  #: torch's default device decides where tensors made now go
+    mirror: bool  #: results follow the mirror rule
+    annotations: Callable[[], tuple[Spec | None, tuple[Spec | None, ...], int, Callable[..., Any]]] | None = None
+    """``autoconvert``'s: the arguments' direction, specs, count covered and result, on the first call."""
+
+
+def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The ``__call__`` of a decorated plain function, where its call path has a plan for one.
+
+    It converts bare arrays and tensors by the rules' fast cases, with no
+    memo, no leaf functions and no settings. Arguments it cannot take that
+    way (a container, a repeated object, a tensor that needs more than
     ``.numpy()``) are converted again with the walk and the memo, having
     done nothing that must not be done twice; a scope, a torch mode,
     keyword arguments (and for the mirror rule and annotations, anything
     unusual) send the call the full path.
     """
-    opts = path.options
-    if not _shortcuts.ON:
+    if plan is None or not _shortcuts.ON:
         return None  # TOOLKIT_PLAIN=0: every call takes the full path
-    if not (opts.device is None and opts.dtype is None and opts.float_dtype is None and not opts.no_grad):
-        return None
-    if opts.only is not None or opts.exclude is not None:
-        return None
-    full, named = path.__call__, path.named
-    numpy_body, walkable, plain_result = path.numpy_body, path.uniform and not path.mirror, path.plain_result
-    to_torch, to_numpy = plain_torch, path.numpy_in  # the default conversion each way
+    full, named, numpy_body, walkable, plain_result = plan.full, plan.named, plan.numpy_body, plan.walkable, plan.result
+    to_torch, to_numpy = plain_torch, plan.numpy_in  # the default conversion each way
     leaf, written = (to_numpy, TO_NUMPY) if numpy_body else (to_torch, TO_TORCH)
-    callback, atoms = eval_frame_callback, ATOMS
+    callback, atoms, moded = eval_frame_callback, ATOMS, plan.moded
     instance = None
-    # torch's default device decides where tensors made from NumPy data go: a torch body's
-    # arguments, and results for a torch caller (mirror results go to the caller's device).
-    moded = not numpy_body or path.torch_results
     # What the arguments become: NUMPY or TORCH all alike, or None: each as its annotation says.
     direction: Spec | None = NUMPY if numpy_body else TORCH
     specs: tuple[Spec | None, ...] = ()
     length = -1  # how many positional arguments the annotations cover; -1: any number
-    resolved = path.uniform  # annotations are resolved on the first call
+    resolved = plan.annotations is None  # annotations are resolved on the first call
 
     def plain(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
         nonlocal direction, specs, length, resolved, plain_result
@@ -76,7 +90,8 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
         if kwargs or ENTERED[0] or (moded and modes_active()):
             return full(wrapped, instance, args, kwargs)
         if not resolved:
-            direction, specs, length, plain_result = path.plain_annotations()
+            assert plan.annotations is not None
+            direction, specs, length, plain_result = plan.annotations()
             resolved = True
         count = len(args)
         # One object twice converts once, and containers keep aliasing: the memo's job (general).
@@ -150,12 +165,10 @@ def plain_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | 
         result = eager(wrapped)(*new_args) if numpy_body and callback() is not None else wrapped(*new_args)
         out = plain_result(result, tensor, array)
         if out is NotImplemented:
-            call = path.settings(None)
-            if path.mirror:
-                seen = seen_of(tensor, array, args)
-                call.kind, call.tensor_device = seen.kind, seen.tensor_device
-                call.torch_float, call.numpy_float = seen.torch_float, seen.numpy_float
-            return path.finish(result, call, "return value")
+            call = plan.settings(None)
+            if plan.mirror:
+                seen_of(tensor, array, args, call)
+            return plan.finish(result, call, "return value")
         return out
 
     plain.__qualname__ = "DecoratedFunction.__call__"

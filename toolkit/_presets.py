@@ -248,7 +248,7 @@ def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
         path = CompiledMirrorOut(qualname, params, preset.body, settings, bound_offset(func), inner, compiled)
     else:
         path = OUTPUTS[preset.caller](qualname, params, preset.body, settings, bound_offset(func), inner)
-    return make_wrapper(func, path, name, options)
+    return make_wrapper(func, path, (decorate, name, options))
 
 
 def _settings(options: dict[str, Any], where: str) -> Options:

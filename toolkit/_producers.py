@@ -65,7 +65,8 @@ def via_dlpack(x: Any) -> torch.Tensor:
     strides = getattr(x, "strides", None)
     if strides and any(s < 0 for s in strides) and hasattr(x, "copy"):
         x = x.copy()  # its own library makes the copy: DLPack may not take negative strides
-    return seen_view(x, from_dlpack(x))
+    tensor: torch.Tensor = seen_view(x, from_dlpack(x))
+    return tensor
 
 
 def _is_array_like(x: Any) -> bool:
@@ -89,15 +90,17 @@ def as_numpy(x: Any, copy: bool | None) -> np.ndarray[Any, Any] | None:
     """
     if _is_array_like(x):
         try:
-            view = np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
+            view: np.ndarray[Any, Any] = np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
         except ValueError as exc:
             if copy is False:
                 raise CopyError(f"copy=False, but the {type(x).__name__} cannot give a view: {exc}") from exc
             raise
-        return seen_view(x, view)
+        seen_view(x, view)
+        return view
     if hasattr(type(x), "__dlpack__"):
         try:
-            return seen_view(x, np.from_dlpack(x))
+            imported: np.ndarray[Any, Any] = seen_view(x, np.from_dlpack(x))
+            return imported
         except (TypeError, ValueError, BufferError, RuntimeError):
             return None  # a dtype NumPy lacks: torch takes it through DLPack
     return None

@@ -346,13 +346,13 @@ def _dataclass(leaf: Leaf, obj: Any, memo: Memo) -> Any:
             object.__setattr__(new, name, value)
     for name in properties:  # never set (that would run the caller's setter): it must read back converted
         if name in values and values[name] is not getattr(new, name, None):
-            exc = ConversionError(
+            error = ConversionError(
                 f"cannot rebuild the {type(obj).__name__}: its field {name!r} is a property, which is never "
                 "set (that would run its setter), and reading it back does not give the converted value; "
                 "let the property read a field that holds the data"
             )
-            push_key(exc, f".{name}")
-            raise exc
+            push_key(error, f".{name}")
+            raise error
     return new
 
 

@@ -13,8 +13,9 @@ signatures). These subclasses add:
   (no look at the caller's stack): a function importable by its name
   pickles as that name; any other (a local function, one defined in a
   script's ``__main__``, one stored under another name) pickles as
-  "decorate this function again", with the function itself pickled by the
-  pickler (cloudpickle carries it by value). ``multiprocessing``'s own
+  "decorate this function again" (``_presets.decorate``, referred to by
+  name, so this module imports no decorator), with the function itself
+  pickled by the pickler (cloudpickle carries it by value). ``multiprocessing``'s own
   pickler is told (through its dispatch table) to send ``__main__``
   functions by name, since its spawned workers import the script as
   ``__main__``;
@@ -36,13 +37,10 @@ import wrapt
 from ._dynamo import opaque, skip_frames
 from ._streams import async_relay, no_context, relay
 
-__all__ = ["bound_offset", "make_wrapper", "rebuild", "underlying"]
+__all__ = ["Remake", "bound_offset", "make_wrapper", "underlying"]
 
-
-def rebuild(preset: str, options: dict[str, Any], func: Callable[..., Any]) -> Any:
-    """Decorate ``func`` again on the receiving side of a pickle."""
-    decorators = importlib.import_module("toolkit._decorators")
-    return getattr(decorators, preset)(func, **options)
+#: How a decorated function is decorated again: ``(decorate, preset, options)``.
+Remake = tuple[Callable[[str, Any, dict[str, Any]], Any], str, dict[str, Any]]
 
 
 def lookup(module: str, qualname: str) -> Any:
@@ -92,10 +90,9 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
 
     __bound_function_wrapper__ = BoundDecoratedFunction
 
-    def __init__(self, wrapped: Any, wrapper: Any, preset: str, options: dict[str, Any]) -> None:
+    def __init__(self, wrapped: Any, wrapper: Any, remake: Remake) -> None:
         super().__init__(wrapped, wrapper)
-        self._self_preset = preset
-        self._self_options = options
+        self._self_remake = remake
 
     @property  # type: ignore[misc]
     def __class__(self) -> Any:
@@ -118,11 +115,12 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
         name = self._by_name(main=False)
         if name is not None:
             return lookup, name
-        return rebuild, (self._self_preset, self._self_options, self.__wrapped__)
+        decorate, preset, options = self._self_remake
+        return decorate, (preset, self.__wrapped__, options)
 
     def __copy__(self) -> Any:
         cls: Any = type(self)
-        return cls(self.__wrapped__, self._self_wrapper, self._self_preset, self._self_options)
+        return cls(self.__wrapped__, self._self_wrapper, self._self_remake)
 
     def __deepcopy__(self, memo: Any) -> Any:
         return self.__copy__()
@@ -195,8 +193,13 @@ def _streams(path: Any, inner: Any) -> Callable[..., Any] | None:
     return None
 
 
-def make_wrapper(func: Any, path: Any, preset: str, options: dict[str, Any]) -> Any:
-    """The decorated function: wrapt's proxy around ``func``, run by the call ``path``."""
+def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
+    """The decorated function: wrapt's proxy around ``func``, run by the call ``path``.
+
+    ``remake`` is ``(decorate, preset, options)``: ``decorate(preset, func, options)``
+    decorates ``func`` again, on the receiving side of a pickle (``decorate``
+    pickles by its name, so this module never imports the decorators).
+    """
     stream = _streams(path, underlying(func))
     cls: Any = DecoratedFunction
     if isinstance(func, types.FunctionType):
@@ -205,7 +208,7 @@ def make_wrapper(func: Any, path: Any, preset: str, options: dict[str, Any]) -> 
         if plain is not None:
             cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__})
             ForkingPickler.register(cls, _for_processes)
-    return cls(func, stream or path, preset, options)
+    return cls(func, stream or path, remake)
 
 
 skip_frames(__name__)
