@@ -1,6 +1,7 @@
 """The seven decorators: what the body and the caller receive, options, sites, errors."""
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import types
@@ -892,12 +893,16 @@ def test_decorated_function_is_not_mistaken_for_its_body():
 
 
 def test_the_typed_options_are_the_tables():
-    from toolkit import _decorators, _presets
+    from toolkit import _calls, _decorators, _presets
 
     for row in _presets.TABLE:
         typed = _decorators.TYPED_OPTIONS[row.name]
         assert set(typed.__required_keys__ | typed.__optional_keys__) == set(_presets.options_of(row)), row.name
         assert list(inspect.signature(getattr(_decorators, row.name)).parameters)[1:] == list(_presets.options_of(row))
+    # the options object holds every option but compile= (which chooses the call path), no default of its own
+    fields = dataclasses.fields(_calls.Options)
+    assert {f.name for f in fields} == {o.name for o in _presets.OPTIONS} - {"compile"}
+    assert all(f.default is dataclasses.MISSING for f in fields)
 
 
 # -- the plain entry (no scope, no torch mode) gives what the full path gives -----------------

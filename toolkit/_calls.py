@@ -54,15 +54,15 @@ _Module = torch.nn.Module
 
 @dataclass(frozen=True)
 class Options:
-    """A decorator's options, checked and normalised."""
+    """A decorator's options, checked and normalised (their defaults: ``_presets.OPTIONS``)."""
 
-    device: torch.device | None = None
-    dtype: torch.dtype | None = None
-    float_dtype: torch.dtype | None = None
-    no_grad: bool = False
-    restore_dtype: bool = True
-    only: frozenset[str] | None = None
-    exclude: frozenset[str] | None = None
+    device: torch.device | None
+    dtype: torch.dtype | None
+    float_dtype: torch.dtype | None
+    no_grad: bool
+    restore_dtype: bool
+    only: frozenset[str] | None
+    exclude: frozenset[str] | None
 
     @property
     def np_dtype(self) -> np.dtype[Any] | None:
@@ -111,6 +111,8 @@ class CallPath:
         self.offset = offset
         self.func = func
         self.numpy_body = body == "numpy"
+        self.body_spec = TORCH if body == "torch" else NUMPY  # what every argument becomes (but annotated)
+        self.numpy_parameters = body != "torch"  # some parameters may receive NumPy (for the trace's reasons)
         self.restore = options.restore_dtype
         self._warned = False
         self._lock = threading.Lock()
@@ -146,10 +148,10 @@ class CallPath:
         """The call's settings, and the arguments the body receives."""
         call = self.settings(instance)
         if ACTIVE[0]:
-            call.rec = recorder(self.function, None, self.body != "torch")  # annotated: NumPy parameters too
+            call.rec = recorder(self.function, None, self.numpy_parameters)
         offset = self.offset if instance is not None else 0
         if self.uniform:
-            leaf = self._leaf(TORCH if self.body == "torch" else NUMPY, call)
+            leaf = self._leaf(self.body_spec, call)
             memo: Memo = {}
             try:
                 new_args = walk_values(leaf, args, memo, failed_at)
@@ -180,7 +182,7 @@ class CallPath:
                 specs = {name: spec_of(hint) for name, hint in hints.items() if name != "return"}
                 self._table = self.params.table(lambda name, key: specs.get(name) if name else None)
             else:
-                base = TORCH if self.body == "torch" else NUMPY
+                base = self.body_spec
                 named = opts.only if opts.only is not None else opts.exclude or frozenset()
 
                 def spec_for(name: str | None, key: str | None) -> Spec | None:

@@ -35,6 +35,7 @@ from ._producers import PASS, as_numpy, dlpack_on_cpu, via_dlpack
 from ._tree import Leaf
 
 __all__ = [
+    "detached",
     "fast_numpy",
     "numpy_body_leaf",
     "numpy_leaf",
@@ -97,7 +98,7 @@ def tensor_to_numpy(
     steps = tensor_steps(t, target)
     if copy is False and steps:
         raise CopyError(f"copy=False, but {steps[0][1]} needs a copy")
-    t = t.detach()
+    t = detached(t)
     if t.layout != torch.strided:
         t = t.to_dense()
     t = t.resolve_conj().resolve_neg().cpu()
@@ -158,11 +159,16 @@ def fast_numpy(t: Any) -> Any:
     return None
 
 
+def detached(t: torch.Tensor) -> torch.Tensor:
+    """What a NumPy caller's array is made from: the tensor off the autograd graph (NumPy cannot carry it)."""
+    return t.detach() if t.requires_grad else t
+
+
 def plain_numpy(x: Any) -> Any:
-    """The default conversion to NumPy (no dtype or copy asked)."""
+    """The default conversion to NumPy for a NumPy caller (no dtype or copy asked)."""
     if type(x) is _ndarray:
         return x
-    out = fast_numpy(x)
+    out = fast_numpy(detached(x)) if type(x) is _Tensor else None
     return out if out is not None else _to_numpy(x, None, None, None)
 
 

@@ -24,7 +24,7 @@ from ._outputs import OUTPUTS
 from ._params import Params
 from ._wrapper import bound_offset, make_wrapper, underlying
 
-__all__ = ["TABLE", "Decorator", "Preset", "decorate", "options_of", "preset"]
+__all__ = ["OPTIONS", "TABLE", "Decorator", "Option", "Preset", "decorate", "options_of", "preset"]
 
 P = ParamSpec("P")
 Decorated = Callable[..., Any]
@@ -153,46 +153,81 @@ array([3., 6.])""",
 )
 _BY_NAME = {p.name: p for p in TABLE}
 
-# Every option: its type in the signature, its default, and what it does.
-_OPTIONS: dict[str, tuple[str, str, str]] = {
-    "device": (
+
+@dataclass(frozen=True)
+class Option:
+    """One option, defined once: its signature, default, documentation, and which presets take it."""
+
+    name: str
+    annotation: str  # as the signature shows it
+    default: Any
+    doc: str  # for the docstring; ``{where}`` is the preset's own wording of where tensors go
+    takes: Callable[[Preset], bool]  # whether the option means something for a preset
+
+
+# Every option, in signature order. The signatures, docstrings, the check of what a preset
+# takes, the defaults of the options object and the typed options (a test) come from here.
+OPTIONS = (
+    Option(
+        "device",
         "DeviceLike | None",
-        "None",
+        None,
         'where the tensors this decorator makes go ({where}); a name, ``torch.device``, CUDA index or ``"auto"``.',
+        lambda p: p.body != "numpy" or p.caller == "torch",  # it makes tensors: the body's or the caller's
     ),
-    "dtype": ("DTypeLike | None", "None", "cast every array or tensor the body receives to this dtype."),
-    "float_dtype": ("DTypeLike | None", "None", "cast the real floating arrays or tensors the body receives."),
-    "only": ("str | Iterable[str] | None", "None", "names of the parameters to convert; the rest pass untouched."),
-    "exclude": ("str | Iterable[str] | None", "None", "names of the parameters to leave untouched."),
-    "no_grad": ("bool", "False", "run the body under ``torch.no_grad()``."),
-    "restore_dtype": (
+    Option(
+        "dtype",
+        "DTypeLike | None",
+        None,
+        "cast every array or tensor the body receives to this dtype.",
+        lambda p: True,
+    ),
+    Option(
+        "float_dtype",
+        "DTypeLike | None",
+        None,
+        "cast the real floating arrays or tensors the body receives.",
+        lambda p: True,
+    ),
+    Option(
+        "only",
+        "str | Iterable[str] | None",
+        None,
+        "names of the parameters to convert; the rest pass untouched.",
+        lambda p: True,
+    ),
+    Option(
+        "exclude",
+        "str | Iterable[str] | None",
+        None,
+        "names of the parameters to leave untouched.",
+        lambda p: True,
+    ),
+    Option("no_grad", "bool", False, "run the body under ``torch.no_grad()``.", lambda p: p.body != "numpy"),
+    Option(
+        "restore_dtype",
         "bool",
-        "True",
+        True,
         "floating results take the dtype of the caller's first floating value; ``False`` keeps the body's dtypes.",
+        lambda p: p.caller == "mirror",
     ),
-    "compile": (
+    Option(
+        "compile",
         "bool | Mapping[str, Any]",
-        "False",
+        False,
         "trace the NumPy body with ``torch.compile`` when called "
         "with tensors, so it runs as torch operations on their device, gradients included (a dict "
         "gives ``torch.compile`` options).",
+        lambda p: p.body == "numpy" and p.caller == "mirror",
     ),
-}
+)
+_OPTIONS = {o.name: o for o in OPTIONS}
 _COMPILE_KEYS = ("backend", "mode", "options", "dynamic", "disable")
 
 
 def options_of(preset: Preset) -> tuple[str, ...]:
     """The options that mean something for ``preset``, in signature order."""
-    names = ["dtype", "float_dtype", "only", "exclude"]
-    if preset.body != "numpy" or preset.caller == "torch":
-        names.insert(0, "device")  # it makes tensors: the body's or the caller's
-    if preset.body != "numpy":
-        names.append("no_grad")
-    if preset.caller == "mirror":
-        names.append("restore_dtype")
-    if preset.body == "numpy" and preset.caller == "mirror":
-        names.append("compile")
-    return tuple(names)
+    return tuple(o.name for o in OPTIONS if o.takes(preset))
 
 
 def _device_where(preset: Preset) -> str:
@@ -270,13 +305,8 @@ def _settings(options: dict[str, Any], where: str) -> Options:
     exclude = _names(options.get("exclude"), "exclude", where)
     if only is not None and exclude is not None:
         raise TypeError(f"{where} takes only= or exclude=, not both")
-    return Options(
-        device, dtype, float_dtype, options.get("no_grad", False), options.get("restore_dtype", True), only, exclude
-    )
-
-
-_DEFAULTS: dict[str, Any] = {"no_grad": False, "restore_dtype": True, "compile": False}
-_DEFAULTS.update(dict.fromkeys(("device", "dtype", "float_dtype", "only", "exclude")))
+    flags = {name: options.get(name, _OPTIONS[name].default) for name in ("no_grad", "restore_dtype")}
+    return Options(device, dtype, float_dtype, only=only, exclude=exclude, **flags)  # compile: the call path's
 
 
 def _qualname(func: Any) -> str:
@@ -318,7 +348,7 @@ def _docstring(preset: Preset) -> str:
     lines = [preset.summary, "", *preset.text.splitlines(), "", *preset.example.splitlines(), "", "Args:"]
     lines.append("    func: the function to decorate; leave it out to give options.")
     for option in options_of(preset):
-        lines.append(f"    {option}: {_OPTIONS[option][2].format(where=_device_where(preset))}")
+        lines.append(f"    {option}: {_OPTIONS[option].doc.format(where=_device_where(preset))}")
     lines += [
         "",
         "Raises:",
@@ -333,7 +363,9 @@ def _docstring(preset: Preset) -> str:
 def _signature(preset: Preset) -> inspect.Signature:
     func = inspect.Parameter("func", inspect.Parameter.POSITIONAL_ONLY, default=None)
     options = [
-        inspect.Parameter(o, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[o], annotation=_OPTIONS[o][0])
+        inspect.Parameter(
+            o, inspect.Parameter.KEYWORD_ONLY, default=_OPTIONS[o].default, annotation=_OPTIONS[o].annotation
+        )
         for o in options_of(preset)
     ]
     return inspect.Signature([func, *options], return_annotation="Any")
