@@ -40,26 +40,26 @@ def _neg_length_one() -> np.ndarray:
     return a
 
 
+# Every NumPy dtype that converts (ulonglong, which equals uint64 under another code, comes below).
+DTYPES = [
+    np.bool_,
+    np.uint8,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+    np.complex128,
+]
+
 ARRAYS: dict[str, Callable[[], Any]] = {
-    **{
-        f"{np.dtype(t).name} array": (lambda t=t: np.arange(6).astype(t).reshape(2, 3))
-        for t in (
-            np.bool_,
-            np.uint8,
-            np.int8,
-            np.int16,
-            np.uint16,
-            np.int32,
-            np.uint32,
-            np.int64,
-            np.uint64,
-            np.float16,
-            np.float32,
-            np.float64,
-            np.complex64,
-            np.complex128,
-        )
-    },
+    **{f"{np.dtype(t).name} array": (lambda t=t: np.arange(6).astype(t).reshape(2, 3)) for t in DTYPES},
     "ulonglong array": lambda: np.arange(3, dtype=np.ulonglong),
     "0-d array": lambda: np.array(2.5),
     "empty array": lambda: np.zeros((0, 3), np.float32),

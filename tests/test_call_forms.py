@@ -26,17 +26,7 @@ import torch
 from hostile import HOSTILE, describe, shares
 
 import toolkit
-from toolkit import (
-    autoconvert,
-    default_device,
-    default_float_dtype,
-    numpy_in_numpy_out,
-    numpy_in_torch_out,
-    numpy_inside,
-    torch_in_numpy_out,
-    torch_in_torch_out,
-    torch_inside,
-)
+from toolkit import autoconvert, default_device, default_float_dtype
 
 
 def ident(x, y=None):
@@ -51,13 +41,9 @@ def ident_numpy(x: np.ndarray, y: np.ndarray | None = None) -> torch.Tensor:
     return x
 
 
+FIXED_DIRECTION = ["numpy_in_torch_out", "torch_in_numpy_out", "numpy_in_numpy_out", "torch_in_torch_out"]
 DECORATED: dict[str, Callable[..., Any]] = {
-    "numpy_in_torch_out": numpy_in_torch_out(ident),
-    "torch_in_numpy_out": torch_in_numpy_out(ident),
-    "numpy_in_numpy_out": numpy_in_numpy_out(ident),
-    "torch_in_torch_out": torch_in_torch_out(ident),
-    "numpy_inside": numpy_inside(ident),
-    "torch_inside": torch_inside(ident),
+    **{name: getattr(toolkit, name)(ident) for name in (*FIXED_DIRECTION, "numpy_inside", "torch_inside")},
     "autoconvert (tensor in, array out)": autoconvert(ident_torch),
     "autoconvert (array in, tensor out)": autoconvert(ident_numpy),
 }

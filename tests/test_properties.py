@@ -2,28 +2,12 @@
 
 import numpy as np
 import torch
+from hostile import DTYPES, HOSTILE, hostile, shares
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from toolkit import numpy_dtype, to_numpy, to_torch, torch_dtype
-
-DTYPES = [
-    np.bool_,
-    np.uint8,
-    np.int8,
-    np.int16,
-    np.int32,
-    np.int64,
-    np.uint16,
-    np.uint32,
-    np.uint64,
-    np.float16,
-    np.float32,
-    np.float64,
-    np.complex64,
-    np.complex128,
-]
+from toolkit import ConversionError, numpy_dtype, to_numpy, to_torch, torch_dtype
 
 dtypes = st.sampled_from(DTYPES).flatmap(
     lambda t: st.sampled_from([np.dtype(t), np.dtype(t).newbyteorder(">" if np.little_endian else "<")])
@@ -120,3 +104,49 @@ def test_torch_numpy_torch_round_trip(dtype, shape, grad):
     back = to_torch(a)
     assert back.dtype is torch_dtype(numpy_dtype(dtype))
     assert torch.equal(back.to(dtype), t.detach())
+
+
+def _values(x):
+    """A value's elements as Python numbers (bits resolved, bfloat16 widened), or ``None`` for meta."""
+    if isinstance(x, torch.Tensor):
+        if x.device.type == "meta":
+            return None
+        x = x.detach().resolve_conj().resolve_neg()
+        return (x.float() if x.dtype == torch.bfloat16 else x).tolist()
+    a = np.asarray(x)
+    return (a.astype(np.float32) if a.dtype.kind == "V" or a.dtype.name == "bfloat16" else a).tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(hostile(), st.sampled_from(["to_torch", "to_numpy"]), st.sampled_from([None, True]))
+def test_every_hostile_value_converts_or_says_why_and_is_never_written_to(value, function, copy):
+    before = _values(value)
+    convert = to_torch if function == "to_torch" else to_numpy
+    try:
+        out = convert(value, copy=copy)
+    except ConversionError as exc:  # refused: only a meta tensor to NumPy, named at 'data'
+        assert str(exc).startswith(f"{function}() argument 'data'")
+        assert isinstance(value, torch.Tensor) and value.device.type == "meta"
+        return
+    assert _values(value) == before  # the caller's value is unchanged
+    assert _values(out) == before  # and the result holds its values
+    if copy:
+        assert not shares(out, value)  # copy=True: new memory
+
+
+def test_the_shared_hostile_inputs_cover_what_broke_before():
+    for name in (
+        "ulonglong array",
+        "np.flip 2-D",
+        "negative stride, length-1 axis",
+        "misaligned complex128",
+        "big-endian float32",
+        "requires grad",
+        "conjugate bit",
+        "negative bit",
+        "meta tensor",
+        "bfloat16 tensor",
+        "0-d array",
+        "empty array",
+    ):
+        assert name in HOSTILE
