@@ -292,7 +292,10 @@ def test_a_trace_records_a_zero_copy_dlpack_producer_as_shared():
     t = torch.arange(3.0)
     with toolkit.trace() as log:
         out = to_torch(DLPackOnly(t))
-    assert out.data_ptr() == t.data_ptr() and not log[0].copied
+    shared = out.data_ptr() == t.data_ptr()
+    assert log[0].copied is not shared  # what the memory says
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":  # NumPy 1 imports DLPack read-only: a copy there
+        assert shared and log[0].reason == ""
 
 
 def test_a_trace_names_a_grad_tensor_copied_into_an_ndarray_parameter():
