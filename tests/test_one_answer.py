@@ -13,6 +13,7 @@ import dataclasses
 import tracemalloc
 import warnings
 
+import ml_dtypes  # with the test extras (through jax)
 import numpy as np
 import pytest
 import torch
@@ -168,9 +169,10 @@ def test_autoconvert_errors_inside_tuple_and_list_parameters_name_the_item():
 
 def test_a_device_asked_for_moves_tensors_even_when_it_is_the_cpu():
     meta = torch.empty(3, device="meta")
-    with pytest.raises(NotImplementedError, match="to_torch\\(\\) argument 'data'"):
+    no_data = r"argument 'data': cannot move a meta tensor to cpu: meta tensors have a shape and dtype but no data"
+    with pytest.raises(ConversionError, match=no_data):
         to_torch(meta, device="cpu")  # asked for the CPU: never handed back on meta
-    with default_device("cpu"), pytest.raises(NotImplementedError):
+    with default_device("cpu"), pytest.raises(ConversionError, match=no_data):
         to_torch(meta)
     assert to_torch(meta).device.type == "meta"  # nothing asked: tensors stay where they are
 
@@ -179,8 +181,39 @@ def test_mirror_results_go_back_to_the_first_tensors_device():
     to_meta = torch_inside(lambda x: torch.ones(3))
     assert to_meta(torch.empty(3, device="meta")).device.type == "meta"
     to_cpu = torch_inside(lambda x: torch.ones(3, device="meta"))  # a result elsewhere than the caller's CPU
-    with pytest.raises(NotImplementedError, match=r"return value"):
+    with pytest.raises(ConversionError, match=r"<lambda>\(\) return value: cannot move a meta tensor to cpu"):
         to_cpu(torch.arange(3))  # meta has no data to bring back: never handed back on meta
+
+
+BF16 = ml_dtypes.bfloat16
+
+
+def test_the_mirror_rule_counts_ml_dtypes_bfloat16_as_floating():
+    bf = np.arange(3, dtype=np.float32).astype(BF16)
+    assert torch_inside(lambda x: x)(bf).dtype == BF16  # the first floating value's dtype
+    make_bf = lambda x: np.arange(3, dtype=np.float32).astype(BF16)  # noqa: E731
+    assert numpy_inside(make_bf)(np.ones(2, np.float32)).dtype == np.float32
+    assert torch_inside(make_bf)(np.ones(2, np.float32)).dtype == np.float32
+    assert numpy_inside(lambda x, y: np.ones(2))(bf, np.ones(2, np.float32)).dtype == BF16
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: to_torch(torch.empty(2, dtype=torch.uint1), copy=True), "cannot copy a tensor of dtype torch.uint1"),
+        (
+            lambda: to_torch(
+                torch.ones(2).to(torch.float8_e4m3fn).view(torch.uint8).view(torch.bits8), dtype="float32"
+            ),
+            "cannot convert a tensor of dtype torch.bits8",
+        ),
+        (lambda: to_torch(np.arange(4).astype(ml_dtypes.int4)), "torch's int4 has no kernels to compute with"),
+    ],
+    ids=["uint1 copy", "bits8 cast", "ml_dtypes int4"],
+)
+def test_dtypes_torch_cannot_compute_with_get_a_conversion_error_not_torchs(make, message):
+    with pytest.raises(ConversionError, match=rf"^to_torch\(\) argument 'data': .*{message}"):
+        make()
 
 
 # -- copies ------------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ def refusal(dt: np.dtype[Any]) -> str | None:
         return f"{dt.name} is wider than 64 bits per real number, and torch has no such dtype"
     if dt.kind in "mM":
         return "datetimes and timedeltas have no torch dtype; convert to integers (e.g. .astype('int64')) first"
+    if dt.kind == "V" and dt.fields is None and dt.name in _TORCH_NAMES:
+        return f"torch's {dt.name} has no kernels to compute with; cast the array to int8 or uint8 first"
     if dt.kind in "OUSV":
         return "only numeric and boolean arrays convert"
     return "torch has no such dtype"
@@ -138,9 +140,19 @@ def torch_of(dt: np.dtype[Any]) -> torch.dtype | None:
             found = NUMPY_TO_TORCH.get(canonical)
         elif dt.kind == "V" and dt.fields is None and dt.name in _TORCH_NAMES:
             named = _TORCH_NAMES[dt.name]
-            if named.itemsize == dt.itemsize:
+            if named.itemsize == dt.itemsize and named.is_floating_point:  # not int4: torch cannot compute on it
                 found = named
     return found
+
+
+def real_floating(dt: np.dtype[Any]) -> bool:
+    """Whether a NumPy dtype is real floating, ``ml_dtypes``' ``bfloat16`` and ``float8_*`` included."""
+    if dt.kind == "f":
+        return True
+    if dt.kind != "V":
+        return False
+    found = torch_of(dt)
+    return found is not None and found.is_floating_point
 
 
 def canonical_of(dt: np.dtype[Any]) -> np.dtype[Any] | None:

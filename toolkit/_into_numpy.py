@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import _shortcuts
-from ._dtypes import TORCH_TO_NUMPY, UPCASTS, torch_refusal
+from ._dtypes import TORCH_TO_NUMPY, UPCASTS, real_floating, torch_refusal
 from ._dynamo import skip_frames
 from ._errors import ConversionError, CopyError
 from ._producers import PASS, as_numpy, dlpack_on_cpu, via_dlpack
@@ -116,7 +116,7 @@ def tensor_to_numpy(
 
 def _array_to_numpy(x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None) -> Any:
     """A NumPy array or scalar: unchanged unless a dtype or a copy was asked for."""
-    target = dtype if dtype is not None else float_dtype if x.dtype.kind == "f" else None
+    target = dtype if dtype is not None else float_dtype if real_floating(x.dtype) else None
     if target is not None and target != x.dtype:
         if copy is False:
             raise CopyError(f"copy=False, but changing dtype {x.dtype} -> {target} needs a copy")

@@ -179,12 +179,29 @@ def tensor_to_torch(
         target = None
     dev = device if move and t.device != device else None
     if dev is None and target is None:
-        return t.clone() if copy else t
+        if not copy:
+            return t
+        try:
+            return t.clone()
+        except (RuntimeError, NotImplementedError) as exc:
+            raise ConversionError(f"cannot copy a tensor of dtype {t.dtype} on {t.device}: {_first_line(exc)}") from exc
+    moved = f"moving it from {t.device} to {device}" if dev is not None else ""
+    cast = f"changing dtype {t.dtype} -> {target}" if target is not None else ""
     if copy is False:
-        moved = f"moving it from {t.device} to {device}" if dev is not None else ""
-        cast = f"changing dtype {t.dtype} -> {target}" if target is not None else ""
         raise CopyError(f"copy=False, but {' and '.join(filter(None, (moved, cast)))} needs a copy")
-    return t.to(device=dev, dtype=target)
+    if dev is not None and t.device.type == "meta":
+        raise ConversionError(f"cannot move a meta tensor to {device}: meta tensors have a shape and dtype but no data")
+    try:
+        return t.to(device=dev, dtype=target)
+    except (RuntimeError, NotImplementedError) as exc:  # a dtype or device torch cannot copy from
+        raise ConversionError(
+            f"cannot convert a tensor of dtype {t.dtype} on {t.device} by {' and '.join(filter(None, (moved, cast)))}: {_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _other_to_torch(x: Any, device: torch.device, move: bool, dtype: Any, float_dtype: Any, copy: bool | None) -> Any:

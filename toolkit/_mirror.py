@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from ._dtypes import real_floating
 from ._dynamo import skip_frames
 from ._tree import Leaf, leaves_with_paths
 
@@ -55,7 +56,7 @@ def note(call: Seen, x: Any) -> None:
             call.kind = "numpy"
         if call.numpy_float is None:
             float_np = x.dtype
-            if float_np.kind == "f":
+            if real_floating(float_np):
                 call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
 
 
