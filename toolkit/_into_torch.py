@@ -187,15 +187,16 @@ def tensor_to_torch(
             raise ConversionError(f"cannot copy a tensor of dtype {t.dtype} on {t.device}: {_first_line(exc)}") from exc
     moved = f"moving it from {t.device} to {device}" if dev is not None else ""
     cast = f"changing dtype {t.dtype} -> {target}" if target is not None else ""
+    needs = " and ".join(filter(None, (moved, cast)))
     if copy is False:
-        raise CopyError(f"copy=False, but {' and '.join(filter(None, (moved, cast)))} needs a copy")
+        raise CopyError(f"copy=False, but {needs} needs a copy")
     if dev is not None and t.device.type == "meta":
         raise ConversionError(f"cannot move a meta tensor to {device}: meta tensors have a shape and dtype but no data")
     try:
         return t.to(device=dev, dtype=target)
     except (RuntimeError, NotImplementedError) as exc:  # a dtype or device torch cannot copy from
         raise ConversionError(
-            f"cannot convert a tensor of dtype {t.dtype} on {t.device} by {' and '.join(filter(None, (moved, cast)))}: {_first_line(exc)}"
+            f"cannot convert a tensor of dtype {t.dtype} on {t.device} by {needs}: {_first_line(exc)}"
         ) from exc
 
 
