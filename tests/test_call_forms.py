@@ -16,8 +16,13 @@ CPU values) must also give what no setting gives.
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,12 +161,12 @@ def test_every_hostile_result_comes_back_alike_on_every_call_form(decorator, cal
         args = [make_arg() for _ in range(len(FORMS) + 1)]
         with SETTINGS[setting]():
             arg = args.pop()
-            want = outcome(lambda arg=arg: reference(arg), lambda out: out, None, "")
+            want = outcome(lambda arg=arg: reference(arg), lambda out: out, arg, "")
             for form, (call, _, step) in FORMS.items():
                 if step:
                     continue  # the argument inside a container: the result is not
                 arg = args.pop()
-                got = outcome(lambda call=call, arg=arg: call(f, arg), lambda out: out, None, "")
+                got = outcome(lambda call=call, arg=arg: call(f, arg), lambda out: out, arg, "")
                 if got != want:
                     mismatches.append(f"{value_name}, {form}: {got} != {want}")
     assert not mismatches, "\n".join(mismatches)
@@ -173,3 +178,36 @@ def _annotated(body: Callable[..., Any], into: Any, out: Any) -> Callable[..., A
 
     annotated.__annotations__ = {"x": into, "y": into | None, "return": out}
     return annotated
+
+
+def answers() -> dict[str, Any]:
+    """Every decorator's answer for every hostile argument in every call form (no setting)."""
+    out = {}
+    for name, f in DECORATED.items():
+        for value_name, make in HOSTILE.items():
+            for form, (call, pick, step) in FORMS.items():
+                value = make()
+                out[f"{name} / {value_name} / {form}"] = outcome(lambda: call(f, value), pick, value, step)  # noqa: B023
+    return out
+
+
+def test_the_shortcuts_give_the_answers_the_rules_give_with_them_off():
+    # The comparisons above run the general path in this process, where the rules' fast cases
+    # (fast_torch, fast_numpy) still apply; here a process with TOOLKIT_PLAIN=0 has none at all.
+    here = Path(__file__).parent
+    code = "import pickle, sys, test_call_forms; sys.stdout.buffer.write(pickle.dumps(test_call_forms.answers()))"
+    env = {
+        **os.environ,
+        "TOOLKIT_PLAIN": "0",
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=here, capture_output=True, check=True)
+    without = pickle.loads(done.stdout)
+    with_shortcuts = answers()
+    assert with_shortcuts.keys() == without.keys()
+    differ = [
+        f"{key}: {with_shortcuts[key]} != {without[key]}"
+        for key in with_shortcuts
+        if with_shortcuts[key] != without[key]
+    ]
+    assert not differ, "\n".join(differ[:20])

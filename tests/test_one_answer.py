@@ -131,6 +131,16 @@ def test_a_dtype_no_tensor_can_be_cast_to_is_refused_when_applied(dtype):
         to_torch(np.ones(2), dtype=getattr(torch, dtype))
 
 
+def test_a_sub_byte_float_dtype_is_refused_as_float_dtype_too():
+    fd = torch.float4_e2m1fn_x2
+    with pytest.raises(ValueError, match=r"@torch_in_numpy_out: dtype torch.float4_e2m1fn_x2 is a sub-byte"):
+        torch_in_numpy_out(float_dtype=fd)
+    with pytest.raises(ValueError, match=r"to_torch\(\): dtype torch.float4_e2m1fn_x2"):
+        to_torch(np.ones(2, np.float32), float_dtype=fd)
+    with pytest.raises(ValueError, match="sub-byte"):
+        default_float_dtype(fd)
+
+
 # -- autoconvert -----------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ plain containers only (section 9's operators are the general answer there).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ._calls import Options, caller_level
+from ._calls import Call, Options, caller_level
 from ._errors import CompileFallbackWarning
 from ._mirror import observe
 from ._outputs import MirrorOut
@@ -73,11 +74,22 @@ def _restore(obj: Any, device: torch.device, dtype: torch.dtype | None) -> Any:
         return obj if obj.device == device else obj.to(device)
     if isinstance(obj, list):
         return [_restore(item, device, dtype) for item in obj]
-    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-        return tuple(_restore(item, device, dtype) for item in obj)
-    if isinstance(obj, dict) and type(obj) is dict:
-        return {key: _restore(item, device, dtype) for key, item in obj.items()}
+    if isinstance(obj, tuple):
+        items = [_restore(item, device, dtype) for item in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)  # namedtuples keep their type
+    if isinstance(obj, dict):
+        pairs = {key: _restore(item, device, dtype) for key, item in obj.items()}
+        return pairs if type(obj) is dict else type(obj)(pairs)  # OrderedDict keeps its type
     return obj
+
+
+def _plain_tree(obj: Any) -> bool:
+    """Whether ``obj`` holds only lists, tuples and dicts as containers (what :func:`traced` walks)."""
+    if isinstance(obj, (list, tuple)):
+        return all(_plain_tree(item) for item in obj)
+    if isinstance(obj, dict):
+        return all(_plain_tree(item) for item in obj.values())
+    return not dataclasses.is_dataclass(obj)
 
 
 def traced(
@@ -86,8 +98,14 @@ def traced(
     restore: bool,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    full: Callable[[], Any],
 ) -> Any:
-    """The body on tensors (``on_tensors``: it under ``wrap_numpy``), with the mirror rule; traceable by dynamo."""
+    """The body on tensors (``on_tensors``: it under ``wrap_numpy``), with the mirror rule; traceable by dynamo.
+
+    Arguments in other containers (dataclasses) take ``full``, the eager path: a graph break.
+    """
+    if not _plain_tree((args, kwargs)):
+        return full()
     first = _first_tensor((args, kwargs))
     if first is None:
         return body(*args, **kwargs)  # no tensor: NumPy in, NumPy out
@@ -119,23 +137,23 @@ class CompiledMirrorOut(MirrorOut):
     def __call__(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if self._fell_back is None and _first_tensor((args, kwargs)) is not None:
-            try:
-                return self._run(instance, args, kwargs)
-            except torch._dynamo.exc.TorchDynamoException as exc:
-                self._fall_back(exc)
+        if self._fell_back is None:
+            call = observe((args, kwargs), self.settings(instance))  # the mirror rule's look at the arguments
+            if call.kind == "torch":
+                try:
+                    return self._run(instance, args, kwargs, call)
+                except torch._dynamo.exc.TorchDynamoException as exc:
+                    self._fall_back(exc)
         return super().__call__(wrapped, instance, args, kwargs)
 
-    def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], call: Call) -> Any:
         """The compiled body on the caller's tensors; its results by the mirror rule, as in eager mode."""
         if self._compiled is None:
             with self._compile_lock:
                 if self._compiled is None:
                     self._compiled = torch.compile(self._on_tensors, fullgraph=True, **self._compile_options)
         body_args = (instance, *args) if instance is not None and self.offset else args
-        out = self._compiled(*body_args, **kwargs)
-        call = observe((args, kwargs), self.settings(instance))
-        return self.finish(out, call, "return value")
+        return self.finish(self._compiled(*body_args, **kwargs), call, "return value")
 
     def _fall_back(self, exc: Exception) -> None:
         lines = str(exc).strip().splitlines()
@@ -153,7 +171,7 @@ class CompiledMirrorOut(MirrorOut):
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
             if torch.compiler.is_compiling():  # inside a caller's compiled graph
-                return traced(wrapped, on_tensors, restore, args, kwargs)
+                return traced(wrapped, on_tensors, restore, args, kwargs, lambda: full(wrapped, None, args, kwargs))
             return full(wrapped, None, args, kwargs)
 
         call.__qualname__ = "CompiledNumpyFunction.__call__"

@@ -175,7 +175,7 @@ def parse_float_dtype(dtype: DTypeLike) -> torch.dtype:
     dt = torch_dtype(dtype)
     if not dt.is_floating_point:
         raise ValueError(f"float_dtype must be a real floating dtype, got {dt}")
-    return dt
+    return _cast_target(dt)
 
 
 def _cast_target(dt: torch.dtype) -> torch.dtype:

@@ -133,12 +133,21 @@ def array_to_torch(
         np_target = TORCH_TO_NUMPY.get(target) if target not in UPCASTS else None
         if np_target is not None and on_cpu:
             return _from_numpy(x.astype(np_target))  # one copy, NumPy's fast cast
-        return _source(x, reason, natural).to(device=device, dtype=target)
+        return _moved(_source(x, reason, natural), device, target)
     if not on_cpu:
-        return _source(x, reason, natural).to(device)
+        return _moved(_source(x, reason, natural), device, None)
     if reason is not None or copy:
         return _share(_fresh(x), natural)
     return _share(x, natural)
+
+
+def _moved(t: torch.Tensor, device: torch.device, target: torch.dtype | None) -> torch.Tensor:
+    """``t`` (over an array's memory) copied to ``device`` and ``target``, or a ``ConversionError`` saying why not."""
+    try:
+        return t.to(device=device, dtype=target)
+    except (RuntimeError, NotImplementedError) as exc:  # a dtype or device torch cannot copy to
+        where = f" as {target}" if target is not None else ""
+        raise ConversionError(f"cannot copy the array to {device}{where}: {_first_line(exc)}") from exc
 
 
 def _source(x: np.ndarray[Any, Any], reason: str | None, natural: torch.dtype) -> torch.Tensor:
