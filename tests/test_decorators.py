@@ -975,3 +975,16 @@ def test_the_plain_entry_matches_the_full_path(decorator, make, torch_default):
     finally:
         torch.set_default_device(None)
     assert plain == full
+
+
+def test_a_device_option_is_spelled_right_when_applied_and_present_at_the_call():
+    # A module decorated with device="cuda" imports on a machine without CUDA (contract, section 2).
+    f = torch_in_numpy_out(device="cuda")(lambda x: x * 2)
+    if torch.cuda.is_available():
+        assert f(np.ones(2)).tolist() == [2.0, 2.0]
+    else:
+        for _ in range(2):  # every call says so, not only the first
+            with pytest.raises(toolkit.DeviceError, match=r"^<lambda>\(\): device 'cuda' asked for, but CUDA is not"):
+                f(np.ones(2))
+    with pytest.raises(toolkit.DeviceError, match="did you mean 'cuda'"):
+        torch_in_numpy_out(device="cdua")

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 import wrapt
 
-from ._defaults import torch_target
+from ._defaults import check_present, torch_target
 from ._dtypes import TORCH_TO_NUMPY
 from ._dynamo import compiling, eager, skip_frames
-from ._errors import GradientDetachedWarning, argument_of, failed_at, push_key, with_path
+from ._errors import DeviceError, GradientDetachedWarning, argument_of, failed_at, push_key, with_path
 from ._into_numpy import numpy_body_leaf
 from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
@@ -118,11 +118,18 @@ class CallPath:
         self._lock = threading.Lock()
         self.numpy_in = numpy_body_leaf(options.np_dtype, options.np_float_dtype, self._detached)
         self._table: Table | None = None
+        self._device_present = options.device is None  # the device option is checked at the first call
         self.uniform = body != "annotated" and options.only is None and options.exclude is None
 
     # -- settings ----------------------------------------------------------------
 
     def settings(self, instance: Any) -> Call:
+        if not self._device_present:
+            try:
+                check_present(self.options.device, str(self.options.device))  # type: ignore[arg-type]
+            except DeviceError as exc:
+                raise DeviceError(f"{self.function}: {exc}") from None
+            self._device_present = True
         mod_device = mod_float = None
         if instance is not None and isinstance(instance, _Module):
             mod_device, mod_float = module_settings(instance)

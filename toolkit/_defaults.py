@@ -29,6 +29,7 @@ __all__ = [
     "default_float_dtype",
     "get_default_device",
     "get_default_float_dtype",
+    "check_present",
     "parse_device",
     "parse_float_dtype",
     "parse_torch_options",
@@ -124,8 +125,9 @@ def auto_device() -> torch.device:
     return CPU
 
 
-def parse_device(device: DeviceLike) -> torch.device:
-    """A device in any accepted form as a ``torch.device``, checked to exist here."""
+def parse_device(device: DeviceLike, present: bool = True) -> torch.device:
+    """A device in any accepted form as a ``torch.device``, checked to exist here (unless ``present=False``:
+    a decorator's option is checked for its spelling when applied, for the device at the call)."""
     if isinstance(device, torch.device):
         dev = device
     elif device == "auto":
@@ -138,7 +140,8 @@ def parse_device(device: DeviceLike) -> torch.device:
             raise DeviceError(f"invalid device {device!r}: {_first_line(exc)}{hint}") from exc
     else:
         raise TypeError(f"expected a device (torch.device, str, int or 'auto'), got {device!r}")
-    _check_present(dev, device)
+    if present:
+        check_present(dev, device)
     return dev
 
 
@@ -152,7 +155,8 @@ def _first_line(exc: BaseException) -> str:
     return line[: end + 1] if end > 0 else line
 
 
-def _check_present(dev: torch.device, given: Any) -> None:
+def check_present(dev: torch.device, given: Any) -> None:
+    """Raise :class:`DeviceError`, in one sentence, where this machine lacks ``dev``."""
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
@@ -188,13 +192,17 @@ def _cast_target(dt: torch.dtype) -> torch.dtype:
 
 
 def parse_torch_options(
-    device: DeviceLike | None, dtype: DTypeLike | None, float_dtype: DTypeLike | None, where: str
+    device: DeviceLike | None,
+    dtype: DTypeLike | None,
+    float_dtype: DTypeLike | None,
+    where: str,
+    present: bool = True,
 ) -> tuple[torch.device | None, torch.dtype | None, torch.dtype | None]:
     """Check and normalise the ``device``, ``dtype`` and ``float_dtype`` of a conversion to torch."""
     if dtype is not None and float_dtype is not None:
         raise TypeError(f"{where} takes dtype or float_dtype, not both")
     try:
-        dev = parse_device(device) if device is not None else None
+        dev = parse_device(device, present) if device is not None else None
         dt = _cast_target(torch_dtype(dtype)) if dtype is not None else None
         fdt = parse_float_dtype(float_dtype) if float_dtype is not None else None
     except (TypeError, ValueError) as exc:

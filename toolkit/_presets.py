@@ -299,8 +299,8 @@ def _settings(options: dict[str, Any], where: str) -> Options:
         if bad:
             raise TypeError(f"{where}: compile= does not take {', '.join(bad)}; it takes {', '.join(_COMPILE_KEYS)}")
     device, dtype, float_dtype = parse_torch_options(
-        options.get("device"), options.get("dtype"), options.get("float_dtype"), where
-    )
+        options.get("device"), options.get("dtype"), options.get("float_dtype"), where, present=False
+    )  # whether this machine has the device is asked at the call: a module must import anywhere
     only = _names(options.get("only"), "only", where)
     exclude = _names(options.get("exclude"), "exclude", where)
     if only is not None and exclude is not None:
