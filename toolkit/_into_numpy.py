@@ -36,6 +36,7 @@ from ._tree import Leaf
 
 __all__ = [
     "detached",
+    "fast_for_caller",
     "fast_numpy",
     "numpy_body_leaf",
     "numpy_leaf",
@@ -164,11 +165,16 @@ def detached(t: torch.Tensor) -> torch.Tensor:
     return t.detach() if t.requires_grad else t
 
 
-def plain_numpy(x: Any) -> Any:
-    """The default conversion to NumPy for a NumPy caller (no dtype or copy asked)."""
+def fast_for_caller(x: Any) -> Any:
+    """A NumPy caller's fast case: an array as it is, a tensor detached through :func:`fast_numpy`; else ``None``."""
     if type(x) is _ndarray:
         return x
-    out = fast_numpy(detached(x)) if type(x) is _Tensor else None
+    return fast_numpy(detached(x)) if type(x) is _Tensor else None
+
+
+def plain_numpy(x: Any) -> Any:
+    """The default conversion to NumPy for a NumPy caller (no dtype or copy asked)."""
+    out = fast_for_caller(x)
     return out if out is not None else _to_numpy(x, None, None, None)
 
 

@@ -194,19 +194,23 @@ def tensor_to_torch(
             return t.clone()
         except (RuntimeError, NotImplementedError) as exc:
             raise ConversionError(f"cannot copy a tensor of dtype {t.dtype} on {t.device}: {_first_line(exc)}") from exc
-    moved = f"moving it from {t.device} to {device}" if dev is not None else ""
-    cast = f"changing dtype {t.dtype} -> {target}" if target is not None else ""
-    needs = " and ".join(filter(None, (moved, cast)))
     if copy is False:
-        raise CopyError(f"copy=False, but {needs} needs a copy")
+        raise CopyError(f"copy=False, but {_needs(t, dev, target)} needs a copy")
     if dev is not None and t.device.type == "meta":
         raise ConversionError(f"cannot move a meta tensor to {device}: meta tensors have a shape and dtype but no data")
     try:
         return t.to(device=dev, dtype=target)
     except (RuntimeError, NotImplementedError) as exc:  # a dtype or device torch cannot copy from
         raise ConversionError(
-            f"cannot convert a tensor of dtype {t.dtype} on {t.device} by {needs}: {_first_line(exc)}"
+            f"cannot convert a tensor of dtype {t.dtype} on {t.device} by {_needs(t, dev, target)}: {_first_line(exc)}"
         ) from exc
+
+
+def _needs(t: torch.Tensor, dev: torch.device | None, target: torch.dtype | None) -> str:
+    """What converting ``t`` takes, in words (only worded where an error needs it)."""
+    moved = f"moving it from {t.device} to {dev}" if dev is not None else ""
+    cast = f"changing dtype {t.dtype} -> {target}" if target is not None else ""
+    return " and ".join(filter(None, (moved, cast)))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -283,7 +287,7 @@ def torch_leaf(
 
     def leaf(x: Any) -> Any:
         if type(x) is _ndarray:
-            if share and (float_dtype is None or x.dtype.kind != "f" or NUMPY_TO_TORCH.get(x.dtype) == float_dtype):
+            if share and float_dtype is None:  # a float dtype to apply: the rules decide what it casts
                 out = fast_torch(x)
                 if out is not None:
                     return out

@@ -23,7 +23,7 @@ from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import modes_active
 from ._dynamo import eager, eval_frame_callback, opaque, skip_frames
 from ._errors import failed_at
-from ._into_numpy import detached, fast_numpy
+from ._into_numpy import fast_for_caller, fast_numpy
 from ._into_torch import fast_torch, plain_torch
 from ._mirror import seen_of
 from ._params import NUMPY, TORCH, Spec
@@ -186,9 +186,7 @@ def by_full_path(result: Any, tensor: Any = None, array: Any = None) -> Any:
 
 def plain_to_numpy(result: Any, tensor: Any = None, array: Any = None) -> Any:
     """A plain call's result for a NumPy caller by the rules' fast case, else ``NotImplemented``."""
-    if type(result) is _ndarray:
-        return result
-    out = fast_numpy(detached(result)) if type(result) is _Tensor else None
+    out = fast_for_caller(result)
     return NotImplemented if out is None else out
 
 
