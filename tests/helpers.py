@@ -74,3 +74,24 @@ class DLPackOnly:
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
+
+
+class Model:
+    """A class whose decorated methods are reached through the class (``Model.scale``)."""
+
+    @torch_in_numpy_out
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        assert isinstance(x, torch.Tensor), type(x)
+        return x * 3
+
+    @staticmethod
+    @torch_in_numpy_out
+    def outer(x: torch.Tensor) -> torch.Tensor:  # staticmethod around the decorated function
+        assert isinstance(x, torch.Tensor), type(x)
+        return x + 1
+
+    @torch_in_numpy_out
+    @staticmethod
+    def inner(x: torch.Tensor) -> torch.Tensor:  # the decorator around the staticmethod
+        assert isinstance(x, torch.Tensor), type(x)
+        return x + 2

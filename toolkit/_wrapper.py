@@ -1,39 +1,43 @@
-"""The wrapt proxies that decorated functions are, how they pickle, and how they run generators.
+"""The wrapt proxies that decorated functions are, how they pickle, copy and run generators.
 
 wrapt gets binding right (methods, classmethods, staticmethods,
 signatures). These subclasses add:
 
 * a cheaper ``__call__`` for plain functions;
-* a ``__class__`` that names the proxy's own class. wrapt's proxies claim
-  the wrapped function's class, and every tool that checks
-  ``isinstance(obj, types.FunctionType)`` then reaches past the proxy for
-  ``__code__``: cloudpickle (and its vendored copies) rebuilt the bare
-  body, ``torch.compile`` inlined it, and the decoration was silently lost;
+* what tools that take functions check. A decorated plain function claims
+  to be a function (``inspect.isfunction`` holds: ``ray.remote`` and Ray's
+  actor classes take it), and the function internals such tools then read
+  (``__code__``, ``__closure__``, ...) are a stand-in's that decorates the
+  body again (``_by_value``), so cloudpickle carrying it by value keeps the
+  decoration. dynamo is told by attribute whether to call it as Python or
+  to inline its traceable entry. Any other decorated callable names its
+  own class;
 * a reduction, decided by the function alone and never by who is asking
   (no look at the caller's stack): a function importable by its name
-  pickles as that name; any other (a local function, one defined in a
-  script's ``__main__``, one stored under another name) pickles as
-  "decorate this function again" (``_presets.decorate``, referred to by
-  name, so this module imports no decorator), with the function itself
-  pickled by the pickler (cloudpickle carries it by value). ``multiprocessing``'s own
-  pickler is told (through its dispatch table) to send ``__main__``
-  functions by name, since its spawned workers import the script as
-  ``__main__``;
-* a bound method pickles as the attribute that holds it on its class.
+  (``__main__`` too, as for an undecorated one, and a class attribute as
+  the class holds it) pickles as that name; any other (a local function,
+  one stored under another name) pickles as "decorate this function
+  again" (``_presets.decorate``, referred to by name, so this module
+  imports no decorator), with the function itself pickled by the pickler;
+* a bound method pickles as the attribute that holds it on its class, and
+  deep-copies with its instance, as Python's bound methods do;
+* ``copy.copy`` and ``copy.deepcopy`` of a decorated function give it back,
+  as for a function.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import types
 from collections.abc import Callable
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import torch
 import wrapt
 
+from ._by_value import stand_in
 from ._dynamo import opaque, skip_frames
 from ._streams import async_relay, no_context, relay
 
@@ -56,6 +60,23 @@ def _bind(decorated: Any, instance: Any) -> Any:
     return decorated.__get__(instance, type(instance))
 
 
+def _held(owner: Any, name: str) -> Any:
+    """What a class (or a module) holds under ``name`` itself: a class's attribute unbound."""
+    if isinstance(owner, type):
+        for klass in owner.__mro__:
+            if name in vars(klass):
+                return vars(klass)[name]
+    return getattr(owner, name)
+
+
+def static_lookup(module: str, qualname: str) -> Any:
+    """The object a module holds under a dotted qualified name, class attributes as stored (unbound)."""
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = _held(obj, part)
+    return underlying(obj)
+
+
 def _holder(owner: Any, parent: Any) -> str | None:
     """The name under which ``owner``'s class (or ``owner``, a class) holds ``parent``."""
     cls = owner if isinstance(owner, type) else type(owner)
@@ -67,26 +88,72 @@ def _holder(owner: Any, parent: Any) -> str | None:
 
 
 class BoundDecoratedFunction(wrapt.BoundFunctionWrapper):  # type: ignore[type-arg,unused-ignore]
-    """A decorated method bound to its instance or class; pickles as the attribute that holds it."""
+    """A decorated method bound to its instance or class; pickles as the attribute that holds it.
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> Any:
-        return type(self)
+    Its ``__class__`` is wrapt's (the bound method's, or ``function`` when
+    reached through the class), so ``inspect.ismethod`` and
+    ``inspect.isfunction`` answer as for the undecorated method.
+    """
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         parent = self._self_parent
         wrapped: Any = self.__wrapped__
-        owner = wrapped.__self__ if self._self_binding == "classmethod" else self._self_instance
-        if owner is None:  # reached through the class: the function itself
-            return parent.__reduce_ex__(protocol)
-        name = _holder(owner, parent)
+        if self._self_binding == "classmethod":
+            owner = wrapped.__self__
+        else:
+            owner = self._self_instance if self._self_instance is not None else self._self_owner
+        name = _holder(owner, parent) if owner is not None else None
         if name is not None:
             return getattr, (owner, name)
+        if self._self_instance is None:
+            return parent.__reduce_ex__(protocol)
         return _bind, (parent, owner)
+
+    def __copy__(self) -> Any:
+        return self  # as a bound method: the same function on the same instance
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        if self._self_instance is None or self._self_binding != "function":
+            return self
+        return _bind(self._self_parent, copy.deepcopy(self._self_instance, memo))  # as Python's do
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> Any:
+        # wrapt's answer (the bound method's class, or function through the class) where the
+        # internals shown are a stand-in's; a staticmethod or classmethod object names its own
+        return self.__wrapped__.__class__ if self._self_stand_in is not None else type(self)
+
+    @property
+    def _self_stand_in(self) -> Any:
+        return getattr(self._self_parent, "_self_function", None)
+
+    @property
+    def __code__(self) -> Any:  # reached through the class: a function, with the parent's stand-in
+        return self._self_stand_in.__code__
+
+    @property
+    def __globals__(self) -> Any:
+        return self._self_stand_in.__globals__
+
+    @property
+    def __closure__(self) -> Any:
+        return self._self_stand_in.__closure__
+
+    @property
+    def __defaults__(self) -> Any:
+        return self._self_stand_in.__defaults__
+
+    @property
+    def __kwdefaults__(self) -> Any:
+        return self._self_stand_in.__kwdefaults__
 
 
 class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-ignore]
-    """A function decorated by ``toolkit``; it pickles with its decoration."""
+    """A callable decorated by ``toolkit``; it pickles with its decoration.
+
+    For a callable that is not a plain function (a C function, a partial,
+    a classmethod or staticmethod object) the proxy names its own class.
+    """
 
     __bound_function_wrapper__ = BoundDecoratedFunction
 
@@ -98,54 +165,81 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
     def __class__(self) -> Any:
         return type(self)
 
-    def _by_name(self, main: bool) -> tuple[str, str] | None:
+    def _by_name(self) -> tuple[str, str] | None:
         """``(module, qualname)`` where importing that name gives this very object."""
         func = self.__wrapped__
         module: str | None = getattr(func, "__module__", None)
         qualname: str = getattr(func, "__qualname__", "") or ""
-        if not module or not qualname or "<locals>" in qualname or (module == "__main__" and not main):
+        if not module or not qualname or "<locals>" in qualname:
             return None
         try:
-            found = lookup(module, qualname)
+            found = static_lookup(module, qualname)
         except Exception:
             return None
         return (module, qualname) if found is self else None
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        name = self._by_name(main=False)
+        name = self._by_name()
         if name is not None:
-            return lookup, name
+            return static_lookup, name
         decorate, preset, options = self._self_remake
         return decorate, (preset, self.__wrapped__, options)
 
     def __copy__(self) -> Any:
-        cls: Any = type(self)
-        return cls(self.__wrapped__, self._self_wrapper, self._self_remake)
+        return self  # as a function: copy and deepcopy give the function itself
 
     def __deepcopy__(self, memo: Any) -> Any:
-        return self.__copy__()
+        return self
 
 
 class FastDecoratedFunction(DecoratedFunction):
-    """For a plain function: skips wrapt's binding checks, which cannot apply to a direct call.
+    """A decorated plain function: to every tool that checks, a function.
 
-    Each decorated plain function gets a subclass of its own whose
+    ``__class__`` is ``types.FunctionType``, so ``inspect.isfunction`` holds
+    and ``ray.remote`` takes it. Tools that then read a function's internals
+    (cloudpickle carrying it by value, dynamo) see those of a
+    :func:`~._by_value.stand_in` that decorates the function again, never the bare
+    body, and dynamo is told not to inline it (``_torchdynamo_disable``).
+    Calls skip wrapt's binding checks, which cannot apply to a direct call;
+    each decorated plain function gets a subclass of its own whose
     ``__call__`` is its call path's plain entry, so a call reads no
     attribute off the proxy (about 0.15 us each).
     """
 
+    _torchdynamo_disable = True
+    _torchdynamo_disable_msg = "numpy-torch-toolkit converts arguments and results as in eager mode"
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> Any:
+        return types.FunctionType
+
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         return self._self_wrapper(self.__wrapped__, None, args, kwargs)  # type: ignore[call-arg,arg-type]
 
+    def __init__(self, wrapped: Any, wrapper: Any, remake: Remake) -> None:
+        super().__init__(wrapped, wrapper, remake)
+        decorate, preset, options = remake
+        self._self_function = stand_in(decorate, preset, wrapped, options)
 
-def _for_processes(obj: DecoratedFunction) -> Any:
-    """multiprocessing's reduction: spawned workers import the script as ``__main__``, so by name."""
-    name = obj._by_name(main=True)
-    return (lookup, name) if name is not None else obj.__reduce_ex__(2)
+    @property
+    def __code__(self) -> Any:
+        return self._self_function.__code__
 
+    @property
+    def __globals__(self) -> Any:
+        return self._self_function.__globals__
 
-ForkingPickler.register(DecoratedFunction, _for_processes)
-ForkingPickler.register(FastDecoratedFunction, _for_processes)
+    @property
+    def __closure__(self) -> Any:
+        return self._self_function.__closure__
+
+    @property
+    def __defaults__(self) -> Any:
+        return self._self_function.__defaults__
+
+    @property
+    def __kwdefaults__(self) -> Any:
+        return self._self_function.__kwdefaults__
 
 
 def underlying(func: Any) -> Any:
@@ -193,6 +287,19 @@ def _streams(path: Any, inner: Any) -> Callable[..., Any] | None:
     return None
 
 
+def _for_dynamo(plain: Callable[..., Any]) -> dict[str, Any]:
+    """What dynamo reads off a decorated plain function whose entry is ``plain``.
+
+    An entry marked :func:`~._dynamo.opaque` (conversions run as Python) is
+    called, never inlined. One meant to be traced (a compiled NumPy body's)
+    is inlined: dynamo follows ``_torchdynamo_inline`` to a function it
+    traces, instead of the function internals a by-value pickler reads.
+    """
+    if getattr(plain, "_torchdynamo_disable", False):
+        return {}
+    return {"_torchdynamo_disable": False, "_torchdynamo_inline": plain}  # dynamo binds it, as __call__
+
+
 def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
     """The decorated function: wrapt's proxy around ``func``, run by the call ``path``.
 
@@ -206,8 +313,7 @@ def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
         cls = FastDecoratedFunction
         plain = None if stream is not None else path.plain_call(func)
         if plain is not None:
-            cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__})
-            ForkingPickler.register(cls, _for_processes)
+            cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__, **_for_dynamo(plain)})
     return cls(func, stream or path, remake)
 
 

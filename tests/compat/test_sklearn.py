@@ -47,3 +47,32 @@ def test_a_bunch_keeps_its_type_and_its_attributes():
     assert isinstance(numeric.data, np.ndarray)  # the caller's Bunch is untouched
     with pytest.raises(TypeError, match=r"'data'\['target_names'\]: .* dtype <U10"):
         to_torch(iris)  # the whole dataset holds string arrays: refused, naming the field
+
+
+class Features(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(4, 3)
+
+    @torch_in_numpy_out
+    def forward(self, x):
+        assert isinstance(x, torch.Tensor)
+        return torch.tanh(self.linear(x.float()))
+
+
+def test_clone_and_cross_val_score_over_a_decorated_transformer():
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    features = Features()
+    transformer = FunctionTransformer(features.forward)
+    cloned = clone(transformer)  # deep-copies the bound method, with its module
+    x, y = datasets.load_iris(return_X_y=True)
+    np.testing.assert_allclose(cloned.fit_transform(x), transformer.fit_transform(x), rtol=1e-6)
+    assert cloned.func.__self__ is not features
+    scores = cross_val_score(make_pipeline(FunctionTransformer(features.forward), LogisticRegression()), x, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.5

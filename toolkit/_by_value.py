@@ -1,0 +1,113 @@
+"""What a decorated plain function shows to tools that read a function's internals.
+
+cloudpickle (and its vendored copies, such as Ray's) carries a function
+by value as its code, globals, defaults and closure, read off the object.
+A decorated plain function claims to be a function (``inspect.isfunction``
+holds, so ``ray.remote`` takes it), so those reads must not reach the bare
+body: the copy would run undecorated. They reach a *stand-in* instead, a
+real function made here with the body's parameters (names, kinds,
+defaults, generator or coroutine flags), so ``inspect.getfullargspec``
+and ``inspect.iscoroutinefunction`` answer as for the body, whose call
+decorates the body again the first time and calls that. The stand-in is
+never called in the process that made it.
+
+Where the copy ends up held by a class (a class carried by value, as Ray
+carries an actor class), a call through an instance binds the decorated
+function there, as wrapt binds the original.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any
+
+from ._dynamo import skip_frames
+
+__all__ = ["stand_in"]
+
+
+class Remade:
+    """The decorated function, made again on first use; what a stand-in's closure holds."""
+
+    def __init__(self, decorate: Callable[..., Any], preset: str, func: Any, options: dict[str, Any]) -> None:
+        self.remake = (decorate, preset, func, options)
+        self.decorated: Any = None
+        self.bound_in: dict[type, bool] = {}
+
+    def __reduce__(self) -> Any:
+        return Remade, self.remake  # not what was made: the copy makes its own
+
+    def __call__(self, me: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        decorated = self.decorated
+        if decorated is None:
+            decorate, preset, func, options = self.remake
+            decorated = self.decorated = decorate(preset, func, options)
+        if args and self._held_by(type(args[0]), me):
+            return decorated.__get__(args[0], type(args[0]))(*args[1:], **kwargs)
+        return decorated(*args, **kwargs)
+
+    def _held_by(self, cls: type, me: Any) -> bool:
+        """Whether ``cls`` (or a base) holds the stand-in ``me``: then this is a call through an instance."""
+        held = self.bound_in.get(cls)
+        if held is None:
+            held = self.bound_in[cls] = any(v is me for klass in cls.__mro__ for v in vars(klass).values())
+        return held
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _source(code: types.CodeType, name: str, state: str) -> str:
+    """A function ``name`` with the parameters of ``code`` that hands its arguments to ``state``."""
+    names = code.co_varnames
+    npos, nposonly, nkw = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
+    params = list(names[:npos])
+    if nposonly:
+        params.insert(nposonly, "/")
+    at = npos + nkw
+    star = names[at] if code.co_flags & inspect.CO_VARARGS else None
+    kwonly = list(names[npos : npos + nkw])
+    if star is not None:
+        params.append("*" + star)
+        at += 1
+    elif kwonly:
+        params.append("*")
+    params += kwonly
+    starstar = names[at] if code.co_flags & inspect.CO_VARKEYWORDS else None
+    if starstar is not None:
+        params.append("**" + starstar)
+    positional = ", ".join(names[:npos]) + (", " if npos else "")
+    args = f"({positional}{'*' + star + ',' if star else ''})"
+    kwargs = "{" + ", ".join([f"{k!r}: {k}" for k in kwonly] + ([f"**{starstar}"] if starstar else [])) + "}"
+    call = f"{state}({name}, {args}, {kwargs})"
+    head = f"def {name}({', '.join(params)}):"
+    if code.co_flags & inspect.CO_ASYNC_GENERATOR:
+        head, body = "async " + head, f"async for value in {call}:\n            yield value"
+    elif code.co_flags & inspect.CO_COROUTINE:
+        head, body = "async " + head, f"return await {call}"
+    elif code.co_flags & inspect.CO_GENERATOR:
+        body = f"return (yield from {call})"
+    else:
+        body = f"return {call}"
+    return f"def make({state}):\n    {head}\n        {body}\n    return {name}\n"
+
+
+def stand_in(decorate: Callable[..., Any], preset: str, func: types.FunctionType, options: dict[str, Any]) -> Any:
+    """A real function with ``func``'s parameters whose call decorates ``func`` again and calls that."""
+    code = func.__code__
+    taken = set(code.co_varnames) | {"value"}
+    name, state = _unique("stand_in", taken), _unique("remade", taken)
+    namespace: dict[str, Any] = {}
+    exec(_source(code, name, state), namespace)  # made from the code's own identifiers
+    made = namespace["make"](Remade(decorate, preset, func, options))
+    made.__defaults__ = func.__defaults__
+    made.__kwdefaults__ = func.__kwdefaults__
+    return made
+
+
+skip_frames(__name__)
