@@ -454,6 +454,49 @@ def test_module_precedence():
     assert net.seen == (torch.device("cpu"), torch.float64)  # the module wins over the contexts
 
 
+def test_a_model_passed_as_an_argument_gives_the_device_and_float_dtype():
+    # The README's headline: predict(model, batch) with an undecorated model and a float64 batch.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    seen = []
+
+    @torch_in_numpy_out
+    def predict(model, x):
+        seen.append((x.device, x.dtype))
+        return model(x) if x.device.type != "meta" else None
+
+    batch = np.ones((4, 3))  # float64
+    out = predict(model, batch)
+    assert seen[-1] == (torch.device("cpu"), torch.float32)
+    np.testing.assert_allclose(out, model(torch.ones(4, 3)).detach().numpy(), rtol=1e-6)
+    assert predict(x=batch, model=model).dtype == np.float32  # by keyword too
+    with default_device("cpu"), default_float_dtype("float16"):
+        predict(model.to("meta"), batch)
+    assert seen[-1] == (META, torch.float32)  # the model wins over the contexts, and is followed
+    model.to_empty(device="cpu")
+
+    @torch_in_numpy_out(float_dtype="float64")
+    def pinned(model, x):
+        seen.append((x.device, x.dtype))
+        return x
+
+    pinned(model, batch)
+    assert seen[-1] == (torch.device("cpu"), torch.float64)  # the option wins over the model
+
+    class Bound(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1, dtype=torch.float16))
+
+        @torch_in_numpy_out
+        def forward(self, other, x):
+            seen.append(x.dtype)
+            return x
+
+    Bound()(model, batch)
+    assert seen[-1] == torch.float16  # the module a method is bound to comes first
+
+
 def test_module_without_parameters_gives_neither():
     with default_float_dtype("float16"):
         assert Empty()(np.ones(1)) == torch.float16

@@ -191,3 +191,37 @@ def test_nested_tensors_are_refused_with_a_hint():
         strided = torch.nested.as_nested_tensor([torch.ones(2), torch.ones(3)])
     with pytest.raises(TypeError, match="nested"):
         to_numpy(strided)
+
+
+def test_a_tensor_that_requires_grad_gives_a_read_only_view():
+    # NumPy writes bypass torch's version counter: a writable shared array would silently
+    # rewrite a parameter, or values autograd saved for backward.
+    weight = torch.nn.Parameter(torch.ones(3))
+    y = torch.sigmoid(weight * 2)  # sigmoid saves its output for backward
+    for t in (weight, y):
+        a = to_numpy(t)
+        assert not a.flags.writeable and np.shares_memory(a, t.detach().numpy())
+        with pytest.raises(ValueError, match="read-only"):
+            a[:] = 0
+        b = to_numpy(t, copy=True)
+        b[:] = 0  # a copy is the caller's to write
+    y.sum().backward()
+    assert weight.tolist() == [1.0, 1.0, 1.0] and weight.grad is not None
+    with torch.no_grad():
+        assert not to_numpy(weight).flags.writeable  # whatever the grad mode
+    assert to_numpy(torch.ones(2)).flags.writeable  # no graph: a writable shared array
+    assert to_numpy(weight, dtype="float64").flags.writeable  # a cast is new memory
+
+
+def test_results_for_a_numpy_caller_follow_the_read_only_rule():
+    from toolkit import torch_in_numpy_out
+
+    model = torch.nn.Linear(2, 2)
+
+    @torch_in_numpy_out
+    def weights_and_output(x):
+        return model.weight, model(x)
+
+    w, out = weights_and_output(np.ones((1, 2), np.float32))
+    assert not w.flags.writeable and not out.flags.writeable
+    assert np.shares_memory(w, model.weight.detach().numpy())

@@ -41,7 +41,7 @@ from ._errors import DeviceError, GradientDetachedWarning, argument_of, failed_a
 from ._into_numpy import numpy_body_leaf
 from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
-from ._module import module_settings
+from ._module import module_of, module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._plain import Plan, plain_entry
 from ._trace import ACTIVE, Recorder, recorder
@@ -49,7 +49,6 @@ from ._tree import Leaf, Memo, convert_items, kind_of, piece, remake_mapping, re
 
 __all__ = ["Call", "CallPath", "Leaf", "Options", "by_spec", "caller_level", "traced"]
 
-_Module = torch.nn.Module
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class CallPath:
 
     # -- settings ----------------------------------------------------------------
 
-    def settings(self, instance: Any) -> Call:
+    def settings(self, instance: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Call:
         if not self._device_present:
             try:
                 check_present(self.options.device, str(self.options.device))  # type: ignore[arg-type]
@@ -131,8 +130,9 @@ class CallPath:
                 raise DeviceError(f"{self.function}: {exc}") from None
             self._device_present = True
         mod_device = mod_float = None
-        if instance is not None and isinstance(instance, _Module):
-            mod_device, mod_float = module_settings(instance)
+        module = module_of(instance, args, kwargs)
+        if module is not None:
+            mod_device, mod_float = module_settings(module)
         opts = self.options
         device, move, fdt = torch_target(opts.device, mod_device, opts.float_dtype, mod_float)
         return Call(device, move, None if opts.dtype is not None else fdt)
@@ -153,7 +153,7 @@ class CallPath:
 
     def prepare(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, Any, Any]:
         """The call's settings, and the arguments the body receives."""
-        call = self.settings(instance)
+        call = self.settings(instance, args, kwargs)
         if ACTIVE[0]:
             call.rec = recorder(self.function, None, self.numpy_parameters)
         offset = self.offset if instance is not None else 0

@@ -1,7 +1,11 @@
 """The rules of torch (and other libraries' arrays) to NumPy, and the one fast case of them.
 
 * A tensor is detached, its conjugate and negative bits resolved, brought
-  to the CPU; a CPU tensor with a NumPy dtype shares its memory.
+  to the CPU; a CPU tensor with a NumPy dtype shares its memory. Where the
+  tensor requires grad (a parameter, an activation autograd may have
+  saved), the shared array is a read-only view: NumPy writes bypass
+  torch's version counter, so a write would corrupt gradients or weights
+  silently. ``copy=True`` gives a writable copy.
 * ``bfloat16`` and ``float8_*`` become ``float32``, ``complex32`` becomes
   ``complex64``, sparse becomes dense; quantized, meta, nested and
   sub-byte tensors are refused with a hint.
@@ -99,6 +103,7 @@ def tensor_to_numpy(
     steps = tensor_steps(t, target)
     if copy is False and steps:
         raise CopyError(f"copy=False, but {steps[0][1]} needs a copy")
+    on_graph = t.requires_grad
     t = detached(t)
     if t.layout != torch.strided:
         t = t.to_dense()
@@ -112,6 +117,9 @@ def tensor_to_numpy(
         out = out.astype(target)
     elif copy and not steps:  # a NumPy scalar (0-d) is new memory already
         out = out.copy()
+    elif on_graph and not steps:  # the tensor's own memory: a write must not reach autograd's values
+        out = out.view()
+        out.flags.writeable = False
     return out[()] if out.ndim == 0 else out
 
 
@@ -166,10 +174,13 @@ def detached(t: torch.Tensor) -> torch.Tensor:
 
 
 def fast_for_caller(x: Any) -> Any:
-    """A NumPy caller's fast case: an array as it is, a tensor detached through :func:`fast_numpy`; else ``None``."""
+    """A NumPy caller's fast case: an array as it is, a tensor through :func:`fast_numpy`; else ``None``.
+
+    (A tensor that requires grad is for the rules: its array is a read-only view.)
+    """
     if type(x) is _ndarray:
         return x
-    return fast_numpy(detached(x)) if type(x) is _Tensor else None
+    return fast_numpy(x) if type(x) is _Tensor else None
 
 
 def plain_numpy(x: Any) -> Any:

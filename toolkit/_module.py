@@ -1,4 +1,9 @@
-"""The device and float dtype of the ``nn.Module`` a decorated method is bound to.
+"""The device and float dtype of the ``nn.Module`` a call is about.
+
+That module is the one a decorated method is bound to, or else the first
+module passed as an argument (positional, then keyword; the arguments
+themselves, not what containers hold): ``predict(model, batch)`` feeds the
+batch in the model's device and float dtype. :func:`module_of` says which.
 
 ``module.parameters()`` walks every submodule, which costs microseconds per
 call. The first call finds the module's first parameter (or buffer) and
@@ -19,7 +24,9 @@ import torch
 
 from ._dynamo import skip_frames
 
-__all__ = ["module_settings"]
+__all__ = ["module_of", "module_settings"]
+
+_Module = torch.nn.Module
 
 Step = tuple[dict[str, Any], str, Any]  # (a registry such as module._modules, key, what it held)
 
@@ -38,6 +45,20 @@ class _Probe:
 
 # id(module) -> (a weak reference to it, its probe); an entry goes when its module does.
 _probes: dict[int, tuple[weakref.ref[Any], _Probe]] = {}
+
+
+def module_of(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> torch.nn.Module | None:
+    """The module whose device and float dtype a call takes: its instance's, else its first module argument."""
+    if instance is not None and isinstance(instance, _Module):
+        return instance
+    for value in args:
+        if isinstance(value, _Module):
+            return value
+    if kwargs:
+        for value in kwargs.values():
+            if isinstance(value, _Module):
+                return value
+    return None
 
 
 def module_settings(module: torch.nn.Module) -> tuple[torch.device | None, torch.dtype | None]:

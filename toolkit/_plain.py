@@ -26,6 +26,7 @@ from ._errors import failed_at
 from ._into_numpy import fast_for_caller, fast_numpy
 from ._into_torch import fast_torch, plain_torch
 from ._mirror import seen_of
+from ._module import module_of
 from ._params import NUMPY, TORCH, Spec
 from ._scope import ENTERED
 from ._tree import ATOMS, PLAIN, Leaf, walk_values
@@ -48,7 +49,7 @@ class Plan:
 
     full: Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]  #: the full path
     named: Callable[[Exception, int], Exception]  #: an error given the function, argument and path
-    settings: Callable[[Any], Any]  #: the call's settings (a ``Call``), for a result the full path converts
+    settings: Callable[[Any, tuple[Any, ...]], Any]  #: the call's settings (a ``Call``), for a result the full path converts
     finish: Callable[[Any, Any, str], Any]  #: the full path's conversion of a result
     result: Callable[[Any, Any, Any], Any]  #: the plain result, or ``NotImplemented``
     numpy_in: Leaf  #: what a NumPy body receives of a leaf
@@ -150,7 +151,7 @@ def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[...,
                     break
                 append(x)
         if general:  # what was converted so far had no side effects: start again, with the memo
-            if not walkable:
+            if not walkable or module_of(None, args, None) is not None:  # a model's device and dtype: settings
                 return full(wrapped, instance, args, kwargs)  # the mirror rule's notes, per-parameter specs
             tensor = array = None
             try:
@@ -165,7 +166,7 @@ def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[...,
         result = eager(wrapped)(*new_args) if numpy_body and callback() is not None else wrapped(*new_args)
         out = plain_result(result, tensor, array)
         if out is NotImplemented:
-            call = plan.settings(None)
+            call = plan.settings(None, args)
             if plan.mirror:
                 seen_of(tensor, array, args, call)
             return plan.finish(result, call, "return value")
