@@ -194,3 +194,42 @@ def test_mixed_annotations_by_position_on_the_plain_path():
         out = mixed(np.ones(2), torch.ones(2), 2.0, raw)
         assert isinstance(out, torch.Tensor) and out.tolist() == [2.0, 2.0]
     assert seen == [(torch.Tensor, np.ndarray, float, np.ndarray)] * 2
+
+
+def test_a_list_of_python_numbers_becomes_an_array_where_one_is_annotated():
+    # datasets.map(batched=True) hands columns as lists of numbers.
+    seen = {}
+
+    @autoconvert
+    def f(x: torch.Tensor, y: npt.NDArray[np.float32], ids: list[torch.Tensor], pair: tuple[torch.Tensor, int]):
+        seen.update(x=x, y=y, ids=ids, pair=pair)
+
+    f([1.0, 2.0], (1, 2), [[1, 2], 3], ([[1, 2], [3, 4]], 5))
+    assert isinstance(seen["x"], torch.Tensor) and seen["x"].dtype is torch.float32  # as torch.as_tensor
+    assert seen["x"].tolist() == [1.0, 2.0]
+    assert isinstance(seen["y"], np.ndarray) and seen["y"].dtype == np.float32 and seen["y"].tolist() == [1.0, 2.0]
+    ids = seen["ids"]  # list[Tensor]: the list is the container, a list of numbers in it an item
+    assert type(ids) is list and isinstance(ids[0], torch.Tensor) and ids[0].dtype is torch.int64 and ids[1] == 3
+    assert isinstance(seen["pair"][0], torch.Tensor) and seen["pair"][0].shape == (2, 2) and seen["pair"][1] == 5
+    with default_float_dtype("float64"):
+        f([1.5], [1], [], ([1.0], 0))
+    assert seen["x"].dtype is torch.float64  # the scope acts as on any conversion to torch
+    with pytest.raises(TypeError, match=r"f\(\) argument 'x': cannot convert a ragged list"):
+        f([[1, 2], [3]], [1], [], ([1], 0))
+    assert f(["a", 1], [1], [], ([1], 0)) is None and seen["x"] == ["a", 1]  # not all numbers: left alone
+
+
+def test_lists_of_numbers_stay_lists_for_other_decorators_and_for_results():
+    from toolkit import torch_in_numpy_out
+
+    @torch_in_numpy_out
+    def shape_of(size):
+        return size
+
+    assert shape_of([2, 3]) == [2, 3]  # maybe a shape or indices
+
+    @autoconvert
+    def made() -> torch.Tensor:
+        return [1.0, 2.0]
+
+    assert made() == [1.0, 2.0]  # results: only arrays convert

@@ -21,6 +21,7 @@ they happen, so nothing converts twice to find out.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import sys
@@ -37,7 +38,7 @@ import wrapt
 from ._defaults import check_present, torch_target
 from ._dtypes import TORCH_TO_NUMPY
 from ._dynamo import compiling, eager, skip_frames
-from ._errors import DeviceError, GradientDetachedWarning, argument_of, failed_at, push_key, with_path
+from ._errors import ConversionError, DeviceError, GradientDetachedWarning, argument_of, failed_at, push_key, with_path
 from ._into_numpy import numpy_body_leaf
 from ._into_torch import torch_leaf
 from ._mirror import Seen, noting
@@ -48,7 +49,6 @@ from ._trace import ACTIVE, Recorder, recorder
 from ._tree import Leaf, Memo, convert_items, kind_of, piece, remake_mapping, remake_sequence, walk, walk_values
 
 __all__ = ["Call", "CallPath", "Leaf", "Options", "by_spec", "caller_level", "traced"]
-
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class CallPath:
             out = {}
             for key, value in items:
                 try:
-                    out[key] = by_spec(at(key), value, leaf_for, memos)
+                    out[key] = by_spec(at(key), value, leaf_for, memos, columns=True)
                 except Exception as exc:
                     failed_at(exc, key)
                     raise
@@ -317,34 +317,80 @@ def traced(leaf: Leaf, rec: Recorder | None) -> Leaf:
     return leaf if rec is None else rec.wrap(leaf)
 
 
-def by_spec(spec: Spec | None, value: Any, leaf_for: Callable[[Spec], Leaf], memos: dict[Any, Memo]) -> Any:
-    """``value`` converted as ``spec`` asks, with the leaf ``leaf_for`` gives; one memo per kind of target."""
+def by_spec(
+    spec: Spec | None, value: Any, leaf_for: Callable[[Spec], Leaf], memos: dict[Any, Memo], columns: bool = False
+) -> Any:
+    """``value`` converted as ``spec`` asks, with the leaf ``leaf_for`` gives; one memo per kind of target.
+
+    With ``columns`` (arguments, not results) a list or tuple of Python numbers
+    where an array or tensor is annotated becomes one.
+    """
     if spec is None:
         return value
     if spec.kind == "tuple":
         if not isinstance(value, tuple) or len(value) != len(spec.items):
             return value
-        return remake_sequence(value, _each(spec.items, value, enumerate(value), leaf_for, memos))
+        return remake_sequence(value, _each(spec.items, value, enumerate(value), leaf_for, memos, columns))
     if spec.kind == "each":
         inner = spec.items[0]
         if isinstance(value, dict):
             keys = list(value)
-            items = _each(itertools.repeat(inner), value, value.items(), leaf_for, memos)
+            items = _each(itertools.repeat(inner), value, value.items(), leaf_for, memos, columns)
             return remake_mapping(value, dict(zip(keys, items)))
         if isinstance(value, (list, tuple)):
-            return remake_sequence(value, _each(itertools.repeat(inner), value, enumerate(value), leaf_for, memos))
+            return remake_sequence(
+                value, _each(itertools.repeat(inner), value, enumerate(value), leaf_for, memos, columns)
+            )
         return value
+    if columns:  # lists of numbers where arrays are annotated: data-set columns (datasets.map(batched=True))
+        if spec.column:
+            if type(value) in _SEQUENCES and _numbers(value):
+                value = _column(value, spec)
+        elif _holds_columns(value):  # the items of list[X] or dict[K, X]: each converts on its own
+            item = dataclasses.replace(spec, column=True)
+            return by_spec(Spec("each", items=(item,)), value, leaf_for, memos, columns)
     return walk(leaf_for(spec), value, memos.setdefault((spec.kind, spec.dtype), {}))
 
 
+_SEQUENCES = (list, tuple)
+_NUMBER = (int, float, complex)
+
+
+def _numbers(value: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a list or tuple holds only Python numbers (or lists and tuples of them)."""
+    return all(isinstance(v, _NUMBER) or (type(v) in _SEQUENCES and _numbers(v)) for v in value)
+
+
+def _holds_columns(value: Any) -> bool:
+    """Whether a list, tuple or dict holds a list of numbers as an item."""
+    if type(value) is dict:
+        value = value.values()
+    elif type(value) not in _SEQUENCES:
+        return False
+    return any(type(v) in _SEQUENCES and _numbers(v) for v in value)
+
+
+def _column(value: list[Any] | tuple[Any, ...], spec: Spec) -> Any:
+    """A list of numbers passed to an array or tensor parameter, as ``torch.as_tensor`` / ``np.asarray`` make it."""
+    try:
+        return torch.as_tensor(value) if spec.kind == "torch" else np.asarray(value)
+    except ValueError as exc:  # ragged: no rectangular array holds it
+        raise ConversionError(f"cannot convert a ragged list of numbers to an array: {exc}") from exc
+
+
 def _each(
-    specs: Iterable[Spec | None], obj: Any, items: Iterable[tuple[Any, Any]], leaf_for: Any, memos: dict[Any, Memo]
+    specs: Iterable[Spec | None],
+    obj: Any,
+    items: Iterable[tuple[Any, Any]],
+    leaf_for: Any,
+    memos: dict[Any, Memo],
+    columns: bool,
 ) -> list[Any]:
     """The items of ``obj`` converted as their specs ask, a failure naming its item in the path."""
     out = []
     for spec, (key, value) in zip(specs, items):
         try:
-            out.append(by_spec(spec, value, leaf_for, memos))
+            out.append(by_spec(spec, value, leaf_for, memos, columns))
         except Exception as exc:
             push_key(exc, piece(obj, kind_of(type(obj)), key))
             raise

@@ -138,7 +138,7 @@ class CompiledMirrorOut(MirrorOut):
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if self._fell_back is None:
-            call = observe((args, kwargs), self.settings(instance, args, kwargs))  # the mirror rule's look at the arguments
+            call = observe((args, kwargs), self.settings(instance, args, kwargs))  # the mirror rule: arguments
             if call.kind == "torch":
                 try:
                     return self._run(instance, args, kwargs, call)

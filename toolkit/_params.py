@@ -8,6 +8,7 @@ messages, and, for ``autoconvert``, what each annotation asks for.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import types
@@ -38,6 +39,9 @@ class Spec:
     kind: str
     dtype: np.dtype[Any] | None = None
     items: tuple[Spec | None, ...] = ()
+    #: an array or tensor annotation of its own (not the items of ``list[X]``): a list of Python
+    #: numbers passed here is one array (a data-set column)
+    column: bool = True
 
 
 TORCH = Spec("torch")
@@ -127,7 +131,9 @@ def _each(annotation: Any) -> Spec | None:
     inner = spec_of(annotation)
     if inner is None:
         return None
-    return inner if inner.kind in ("torch", "numpy") else Spec("each", items=(inner,))
+    if inner.kind in ("torch", "numpy"):  # walked as one value; its lists are containers, not columns
+        return dataclasses.replace(inner, column=False)
+    return Spec("each", items=(inner,))
 
 
 def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:

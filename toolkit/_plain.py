@@ -49,7 +49,7 @@ class Plan:
 
     full: Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]  #: the full path
     named: Callable[[Exception, int], Exception]  #: an error given the function, argument and path
-    settings: Callable[[Any, tuple[Any, ...]], Any]  #: the call's settings (a ``Call``), for a result the full path converts
+    settings: Callable[[Any, tuple[Any, ...]], Any]  #: the call's settings, for a result the full path converts
     finish: Callable[[Any, Any, str], Any]  #: the full path's conversion of a result
     result: Callable[[Any, Any, Any], Any]  #: the plain result, or ``NotImplemented``
     numpy_in: Leaf  #: what a NumPy body receives of a leaf
