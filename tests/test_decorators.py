@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import re
 import types
 import warnings
 
@@ -752,6 +753,35 @@ def test_gradient_warning_points_at_the_callers_line(arg):
     with pytest.warns(GradientDetachedWarning) as record:
         legacy(w if arg == "bare" else {"k": [w]})
     assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "call, where",
+    [
+        (lambda f, w: f(torch.ones(1), w), "argument 'y'"),
+        (lambda f, w: f(torch.ones(1), {"k": [1, w]}), "argument 'y'['k'][1]"),
+        (lambda f, w: f(torch.ones(1), y=(w,)), "argument 'y'[0]"),
+        (lambda f, w: f(torch.ones(1), torch.ones(1), w), "argument 'rest'[0]"),
+    ],
+    ids=["positional", "nested", "keyword", "var-args"],
+)
+@pytest.mark.parametrize("decorator", [numpy_inside, numpy_in_numpy_out], ids=lambda d: d.__name__)
+def test_gradient_warning_names_the_argument_path(call, where, decorator):
+    def legacy(x, y=None, *rest):
+        return x
+
+    w = torch.ones(1, requires_grad=True)
+    with pytest.warns(GradientDetachedWarning, match=re.escape(f"legacy() {where} requires grad")):
+        call(decorator(legacy), w)
+
+
+def test_gradient_warning_of_autoconvert_names_the_annotated_argument():
+    @autoconvert
+    def legacy(x: torch.Tensor, y: np.ndarray) -> np.ndarray:
+        return y
+
+    with pytest.warns(GradientDetachedWarning, match=re.escape("legacy() argument 'y' requires grad")):
+        legacy(torch.ones(1, requires_grad=True), torch.ones(1, requires_grad=True))
 
 
 # -- gradients, C functions, option checks, errors that convert once ------------------------

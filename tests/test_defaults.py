@@ -122,6 +122,69 @@ def test_auto_falls_back_to_mps_then_cpu(monkeypatch):
     assert default_device("auto").device == CPU
 
 
+def test_auto_takes_another_accelerator_torch_reports(monkeypatch):
+    class Accelerator:
+        @staticmethod
+        def is_available():
+            return True
+
+        @staticmethod
+        def current_accelerator():
+            return torch.device("xpu")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch, "accelerator", Accelerator, raising=False)
+    assert default_device("auto").device == torch.device("xpu")
+
+
+def test_auto_is_the_cpu_in_a_forked_child_and_cuda_there_says_why(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "_is_in_bad_fork", lambda: True)  # forked after CUDA was initialised
+    assert default_device("auto").device == CPU
+    with pytest.raises(DeviceError, match=r"forked after CUDA was initialised.*main process.*'auto'"):
+        default_device("cuda")
+    with pytest.raises(DeviceError, match="forked after CUDA"):
+        to_torch(np.ones(1), device="cuda")
+
+
+class _Converting(torch.utils.data.Dataset):
+    """A dataset whose items are made by decorated functions, in the DataLoader's workers."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        from toolkit import torch_in_numpy_out
+
+        with default_device("auto"):
+            where = str(get_default_device())
+        try:
+            default_device("cuda")
+        except DeviceError as exc:
+            refusal = str(exc)
+        else:
+            refusal = ""
+        doubled = torch_in_numpy_out(lambda x: x * 2)(np.full(2, float(i)))
+        return {"where": where, "refusal": refusal, "doubled": doubled}
+
+
+@pytest.mark.slow
+def test_dataloader_workers_use_the_cpu_for_auto_and_say_why_for_cuda():
+    # spawn: forking a process that has imported JAX (the compat suite does) may deadlock
+    loader = torch.utils.data.DataLoader(_Converting(), batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert [b["where"] for b in batches] == [["cpu", "cpu"], ["cpu", "cpu"]]
+    assert all("a DataLoader worker process, where CUDA cannot be used" in r for b in batches for r in b["refusal"])
+    assert torch.cat([b["doubled"] for b in batches]).tolist() == [[0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [6.0, 6.0]]
+
+
+def test_device_names_people_write_suggest_torchs():
+    for given, meant in (("gpu", "cuda"), ("GPU", "cuda"), ("nvidia", "cuda"), ("cdua", "cuda"), ("cuda0", "cuda:0")):
+        with pytest.raises(DeviceError, match=f"did you mean '{meant}'") as info:
+            default_device(given)
+        assert "xpu" not in str(info.value) and "Expected one of" not in str(info.value)
+
+
 def test_factories_true_makes_factories_allocate_there():
     with default_device("meta", factories=True):
         assert torch.zeros(3).device == META

@@ -225,3 +225,22 @@ def test_results_for_a_numpy_caller_follow_the_read_only_rule():
     w, out = weights_and_output(np.ones((1, 2), np.float32))
     assert not w.flags.writeable and not out.flags.writeable
     assert np.shares_memory(w, model.weight.detach().numpy())
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad", "jacrev"])
+def test_torch_func_transforms_get_one_sentence(transform):
+    from toolkit import numpy_inside
+
+    @numpy_inside
+    def legacy(x):
+        return x * 2
+
+    body = (lambda x: legacy(x).sum()) if transform == "grad" else legacy
+    transformed = getattr(torch.func, transform)(body)
+    with pytest.raises(
+        TypeError, match=r"legacy\(\) argument 'x': cannot convert a tensor inside a torch.func"
+    ) as info:
+        transformed(torch.ones(3, 2) if transform == "vmap" else torch.ones(3))
+    assert "data pointer" not in str(info.value) and "custom_op" in str(info.value)
+    with pytest.raises(TypeError, match=r"to_numpy\(\) argument 'data': cannot convert a tensor inside a torch.func"):
+        torch.func.vmap(to_numpy)(torch.ones(2, 2))

@@ -46,7 +46,18 @@ from ._module import module_of, module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._plain import Plan, plain_entry
 from ._trace import ACTIVE, Recorder, recorder
-from ._tree import Leaf, Memo, convert_items, kind_of, piece, remake_mapping, remake_sequence, walk, walk_values
+from ._tree import (
+    Leaf,
+    Memo,
+    convert_items,
+    kind_of,
+    leaves_with_paths,
+    piece,
+    remake_mapping,
+    remake_sequence,
+    walk,
+    walk_values,
+)
 
 __all__ = ["Call", "CallPath", "Leaf", "Options", "by_spec", "caller_level", "traced"]
 
@@ -114,6 +125,7 @@ class CallPath:
         self.numpy_parameters = body != "torch"  # some parameters may receive NumPy (for the trace's reasons)
         self.restore = options.restore_dtype
         self._warned = False
+        self.grad_pending = [False]  # a tensor that requires grad was copied for the body: warn (once)
         self._lock = threading.Lock()
         self.numpy_in = numpy_body_leaf(options.np_dtype, options.np_float_dtype, self._detached)
         self._table: Table | None = None
@@ -167,6 +179,8 @@ class CallPath:
                 raise self.named(exc, offset) from exc
         else:
             new_args, new_kwargs = self._selected(call, args, kwargs, offset)
+        if self.grad_pending[0]:
+            self.warn_detached(args, kwargs, offset)
         if call.rec is not None:
             for index, value in enumerate(new_args):
                 call.rec.file(value, f"argument {self.params.label(index, None, offset)}")
@@ -227,16 +241,33 @@ class CallPath:
         return new_args, new_kwargs
 
     def _detached(self) -> None:
-        """A tensor that requires grad reached the NumPy body: say so, once per function."""
-        if self._warned:
-            return
+        """A tensor that requires grad reached the NumPy body: the warning is due, once per function.
+
+        The leaf that copied it does not know its path; :meth:`warn_detached`,
+        called once the arguments are converted, finds it (without converting
+        anything again) and warns.
+        """
+        if not self._warned:
+            self.grad_pending[0] = True
+
+    def warn_detached(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None, offset: int = 0) -> None:
+        """Warn, naming the argument path of the first tensor that requires grad."""
         with self._lock:
             if self._warned:
                 return
             self._warned = True
+            self.grad_pending[0] = False
+        table = None if self.uniform else self._specs()
+        items = [
+            (self.params.label(i, None, offset), v)
+            for i, v in enumerate(args)
+            if table is None or _numpy_bound(table.at(i + offset))
+        ]
+        items += [(repr(k), v) for k, v in (kwargs or {}).items() if table is None or _numpy_bound(table.key(k))]
+        where = _grad_path(items)
         warnings.warn(
-            f"{self.function} received a tensor that requires grad; its NumPy body gets a detached "
-            "copy, so no gradient flows through this call",
+            f"{self.function} argument {where} requires grad; its NumPy body gets a detached copy, "
+            "so no gradient flows through this call",
             GradientDetachedWarning,
             stacklevel=caller_level(),
         )
@@ -302,6 +333,8 @@ class CallPath:
             finish=self.finish,
             result=self.plain_result,
             numpy_in=self.numpy_in,
+            grad_pending=self.grad_pending,
+            warn_detached=self.warn_detached,
             numpy_body=self.numpy_body,
             walkable=self.uniform and not self.mirror,
             # torch's default device decides where tensors made from NumPy data go: a torch
@@ -310,6 +343,20 @@ class CallPath:
             mirror=self.mirror,
             annotations=None if self.uniform else self.plain_annotations,
         )
+
+
+def _numpy_bound(spec: Spec | None) -> bool:
+    """Whether an argument with this spec reaches the body as NumPy (in part, for containers)."""
+    return spec is not None and spec.kind != "torch"
+
+
+def _grad_path(arguments: list[tuple[str, Any]]) -> str:
+    """The path, as errors write it, of the first tensor that requires grad among ``(label, argument)``."""
+    for label, value in arguments:
+        for path, leaf in leaves_with_paths(value):
+            if isinstance(leaf, torch.Tensor) and leaf.requires_grad:
+                return label + path
+    return "(one of them)"
 
 
 def traced(leaf: Leaf, rec: Recorder | None) -> Leaf:

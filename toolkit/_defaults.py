@@ -114,15 +114,42 @@ def get_default_float_dtype() -> torch.dtype | None:
     return _float_dtype.get()
 
 
+def cuda_barred() -> str | None:
+    """Where this process cannot use CUDA although the machine may have it, what it is; else ``None``.
+
+    A ``DataLoader`` worker, and a process forked after CUDA was initialised
+    (CUDA cannot be initialised again in a forked child).
+    """
+    data = getattr(torch.utils, "data", None)
+    if data is not None and data.get_worker_info() is not None:
+        return "a DataLoader worker process"
+    if getattr(torch.cuda, "_is_in_bad_fork", lambda: False)():
+        return "a process forked after CUDA was initialised"
+    return None
+
+
 def auto_device() -> torch.device:
-    """The best device present: CUDA (``cuda:$LOCAL_RANK`` under torchrun), then MPS, then CPU."""
+    """The best device present: CUDA (``cuda:$LOCAL_RANK`` under torchrun), then any other accelerator
+    torch reports (``torch.accelerator``: MPS, XPU, ...), then the CPU; the CPU where CUDA is barred."""
+    if cuda_barred() is not None:
+        return CPU
     if torch.cuda.is_available():
         rank = os.environ.get("LOCAL_RANK")
         return torch.device("cuda", int(rank)) if rank else torch.device("cuda")
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None and accelerator.is_available():
+        found = accelerator.current_accelerator()
+        if found is not None and found.type != "cuda":
+            return torch.device(found.type)
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return CPU
+
+
+#: device names people write that torch spells otherwise
+_ALIASES = {"gpu": "cuda", "nvidia": "cuda", "cuda0": "cuda:0", "apple": "mps", "metal": "mps", "intel": "xpu"}
+_KNOWN = ("cpu", "cuda", "mps", "meta", "xpu", "hpu", "mtia", "auto")
 
 
 def parse_device(device: DeviceLike, present: bool = True) -> torch.device:
@@ -136,8 +163,12 @@ def parse_device(device: DeviceLike, present: bool = True) -> torch.device:
         try:
             dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
         except (RuntimeError, ValueError) as exc:
-            hint = suggest(str(device).partition(":")[0], ("cpu", "cuda", "mps", "meta", "xpu", "auto"))
-            raise DeviceError(f"invalid device {device!r}: {_first_line(exc)}{hint}") from exc
+            kind = str(device).partition(":")[0]
+            alias = _ALIASES.get(str(device).lower()) or _ALIASES.get(kind.lower())
+            hint = f"; did you mean {alias!r}?" if alias else suggest(kind, _KNOWN)
+            unknown = "Expected one of" in str(exc)  # torch's list of every type, and its own guess
+            reason = f"torch has no device type {kind!r}" if unknown else _first_line(exc)
+            raise DeviceError(f"invalid device {device!r}: {reason}{hint}") from exc
     else:
         raise TypeError(f"expected a device (torch.device, str, int or 'auto'), got {device!r}")
     if present:
@@ -158,6 +189,12 @@ def _first_line(exc: BaseException) -> str:
 def check_present(dev: torch.device, given: Any) -> None:
     """Raise :class:`DeviceError`, in one sentence, where this machine lacks ``dev``."""
     if dev.type == "cuda":
+        barred = cuda_barred()
+        if barred is not None:
+            raise DeviceError(
+                f"device {given!r} asked for in {barred}, where CUDA cannot be used: convert to CUDA in the "
+                "main process (after the DataLoader hands over the batch), or ask for 'auto', which is the CPU here"
+            )
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise DeviceError(f"device {given!r} asked for, but CUDA is not available on this machine")

@@ -35,7 +35,7 @@ from . import _shortcuts
 from ._dtypes import TORCH_TO_NUMPY, UPCASTS, real_floating, torch_refusal
 from ._dynamo import skip_frames
 from ._errors import ConversionError, CopyError
-from ._producers import PASS, as_numpy, dlpack_on_cpu, via_dlpack
+from ._producers import PASS, as_numpy, dlpack_on_cpu, refuse_lazy, via_dlpack
 from ._tree import Leaf
 
 __all__ = [
@@ -76,7 +76,19 @@ def tensor_steps(t: torch.Tensor, target: np.dtype[Any] | None) -> list[tuple[st
     return steps
 
 
+#: whether a tensor is one of ``torch.func``'s (vmap's batched, grad's tracking): they have no storage to read
+_transformed: Callable[[torch.Tensor], bool] = getattr(
+    getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda t: False
+)
+
+
 def _refuse_tensor(t: torch.Tensor) -> None:
+    if _transformed(t):
+        raise ConversionError(
+            "cannot convert a tensor inside a torch.func transform (vmap, grad, jacrev) to NumPy: NumPy code "
+            "cannot see the transformed values; call it outside the transform, or make it a torch operator "
+            "(torch.library.custom_op) that the transform can call"
+        )
     if t.is_nested:
         raise ConversionError(
             "cannot convert a nested (jagged) tensor to NumPy: NumPy arrays are rectangular; "
@@ -140,6 +152,7 @@ def _to_numpy(x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | 
         return _array_to_numpy(x, dtype, float_dtype, copy)
     if isinstance(x, PASS):
         return x
+    refuse_lazy(x)
     dlpack = hasattr(type(x), "__dlpack__")
     if dlpack and not dlpack_on_cpu(x):
         return tensor_to_numpy(via_dlpack(x), dtype, float_dtype, copy)

@@ -35,7 +35,7 @@ from ._defaults import CPU
 from ._dtypes import NUMPY_TO_TORCH, TORCH_TO_NUMPY, UPCASTS, canonical_of, describe, refusal, torch_of
 from ._dynamo import skip_frames
 from ._errors import ConversionError, CopyError
-from ._producers import PASS, as_numpy, dlpack_on_cpu, via_dlpack
+from ._producers import PASS, as_numpy, dlpack_on_cpu, refuse_lazy, via_dlpack
 from ._tree import Leaf
 
 __all__ = [
@@ -232,6 +232,7 @@ def _other_to_torch(x: Any, device: torch.device, move: bool, dtype: Any, float_
         return array_to_torch(x, device, dtype, float_dtype, copy)
     if isinstance(x, PASS):
         return x
+    refuse_lazy(x)
     dlpack = hasattr(type(x), "__dlpack__")
     if dlpack and not dlpack_on_cpu(x):
         return tensor_to_torch(via_dlpack(x), device, move, dtype, float_dtype, copy)

@@ -53,6 +53,8 @@ class Plan:
     finish: Callable[[Any, Any, str], Any]  #: the full path's conversion of a result
     result: Callable[[Any, Any, Any], Any]  #: the plain result, or ``NotImplemented``
     numpy_in: Leaf  #: what a NumPy body receives of a leaf
+    grad_pending: list[bool]  #: set by ``numpy_in`` when it copied a tensor that requires grad
+    warn_detached: Callable[[tuple[Any, ...], dict[str, Any] | None], None]  #: the warning, with the path
     numpy_body: bool
     walkable: bool  #: arguments that are not bare are walked here (else: the full path)
     moded: bool  #: torch's default device decides where tensors made now go
@@ -77,7 +79,7 @@ def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[...,
     full, named, numpy_body, walkable, plain_result = plan.full, plan.named, plan.numpy_body, plan.walkable, plan.result
     to_torch, to_numpy = plain_torch, plan.numpy_in  # the default conversion each way
     leaf, written = (to_numpy, TO_NUMPY) if numpy_body else (to_torch, TO_TORCH)
-    callback, atoms, moded = eval_frame_callback, ATOMS, plan.moded
+    callback, atoms, moded, grad_pending = eval_frame_callback, ATOMS, plan.moded, plan.grad_pending
     instance = None
     # What the arguments become: NUMPY or TORCH all alike, or None: each as its annotation says.
     direction: Spec | None = NUMPY if numpy_body else TORCH
@@ -163,6 +165,8 @@ def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[...,
                 if count == 1:
                     failed_at(exc, 0)
                 raise named(exc, 0) from exc
+        if grad_pending[0]:
+            plan.warn_detached(args, None)
         result = eager(wrapped)(*new_args) if numpy_body and callback() is not None else wrapped(*new_args)
         out = plain_result(result, tensor, array)
         if out is NotImplemented:

@@ -7,6 +7,7 @@
 * A CPU DLPack producer without a NumPy view goes through
   ``np.from_dlpack``, which keeps NumPy 2's read-only flag and takes
   negative strides (``torch.from_dlpack`` aborts the process on those).
+* A lazy array (Dask's) is refused: converting it would compute it.
 * A DLPack producer on another device (CuPy, JAX on a GPU) goes through
   ``torch.from_dlpack``, after its own library copies away negative strides.
 
@@ -25,9 +26,9 @@ import torch
 from torch.utils.dlpack import from_dlpack
 
 from ._dynamo import skip_frames
-from ._errors import CopyError
+from ._errors import ConversionError, CopyError
 
-__all__ = ["PASS", "as_numpy", "dlpack_on_cpu", "seen_view", "via_dlpack", "views_reset", "views_to"]
+__all__ = ["PASS", "as_numpy", "dlpack_on_cpu", "refuse_lazy", "seen_view", "via_dlpack", "views_reset", "views_to"]
 
 # Leaves that pass through every conversion as they are.
 PASS = (str, bytes, int, float, complex, type(None))
@@ -53,6 +54,16 @@ def seen_view(x: Any, view: Any) -> Any:
     if sink is not None:
         sink[id(x)] = view
     return view
+
+
+def refuse_lazy(x: Any) -> None:
+    """A lazy array (Dask: ``__dask_graph__``) is never computed behind the caller's back."""
+    if hasattr(type(x), "__dask_graph__") and not isinstance(x, type):
+        raise ConversionError(
+            f"a {type(x).__module__.partition('.')[0]} {type(x).__name__} is lazy: converting it would compute "
+            "its whole graph here; run the function on each block with dask_array.map_blocks(f), "
+            "or call .compute() first"
+        )
 
 
 def dlpack_on_cpu(x: Any) -> bool:

@@ -1,0 +1,47 @@
+"""Dask: lazy arrays are never computed behind the caller's back; map_blocks is the way in."""
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit import numpy_inside, to_numpy, to_torch, torch_in_numpy_out
+
+da = pytest.importorskip("dask.array", reason="dask is not installed")
+
+
+def test_a_dask_array_is_refused_naming_its_path_and_the_way_in():
+    computed = []
+
+    def block(i):
+        computed.append(i)
+        return np.ones(2)
+
+    lazy = da.concatenate([da.from_delayed(__import__("dask").delayed(block)(i), (2,), float) for i in range(2)])
+    for convert, name in ((to_torch, "to_torch"), (to_numpy, "to_numpy")):
+        with pytest.raises(TypeError, match=rf"{name}\(\) argument 'data'\['x'\]: a dask Array is lazy") as info:
+            convert({"x": lazy})
+        assert "map_blocks" in str(info.value) and ".compute()" in str(info.value)
+
+    @torch_in_numpy_out
+    def f(batch):
+        return batch
+
+    with pytest.raises(TypeError, match=r"f\(\) argument 'batch'\[0\]: a dask Array is lazy"):
+        f([lazy])
+    assert computed == []  # nothing was computed
+
+
+def test_map_blocks_runs_a_decorated_function_on_each_block():
+    @numpy_inside
+    def legacy(block):
+        assert isinstance(block, np.ndarray)
+        return block * 2
+
+    @torch_in_numpy_out
+    def on_tensors(block):
+        assert isinstance(block, torch.Tensor)
+        return block + 1
+
+    x = da.arange(6, chunks=3, dtype=np.float64)
+    assert x.map_blocks(legacy).compute().tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert x.map_blocks(on_tensors).compute().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
