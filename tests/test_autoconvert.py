@@ -233,3 +233,15 @@ def test_lists_of_numbers_stay_lists_for_other_decorators_and_for_results():
         return [1.0, 2.0]
 
     assert made() == [1.0, 2.0]  # results: only arrays convert
+
+
+def test_a_list_that_holds_itself_is_no_column():
+    looped = [1.0]
+    looped.append(looped)
+
+    @autoconvert
+    def f(x: torch.Tensor):
+        return x
+
+    with pytest.raises(ValueError, match=r"f\(\) argument 'x'\[1\]: the container holds itself"):
+        f(looped)

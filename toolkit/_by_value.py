@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,7 @@ class Remade:
     def __init__(self, decorate: Callable[..., Any], preset: str, func: Any, options: dict[str, Any]) -> None:
         self.remake = (decorate, preset, func, options)
         self.decorated: Any = None
-        self.bound_in: dict[type, bool] = {}
+        self.bound_in: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
     def __reduce__(self) -> Any:
         return Remade, self.remake  # not what was made: the copy makes its own

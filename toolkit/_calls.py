@@ -403,9 +403,12 @@ _SEQUENCES = (list, tuple)
 _NUMBER = (int, float, complex)
 
 
-def _numbers(value: list[Any] | tuple[Any, ...]) -> bool:
-    """Whether a list or tuple holds only Python numbers (or lists and tuples of them)."""
-    return all(isinstance(v, _NUMBER) or (type(v) in _SEQUENCES and _numbers(v)) for v in value)
+def _numbers(value: list[Any] | tuple[Any, ...], depth: int = 0) -> bool:
+    """Whether a list or tuple holds only Python numbers (or lists and tuples of them, a few deep:
+    a list that holds itself is no column, and the walk then says it holds itself)."""
+    if depth > 32:
+        return False
+    return all(isinstance(v, _NUMBER) or (type(v) in _SEQUENCES and _numbers(v, depth + 1)) for v in value)
 
 
 def _holds_columns(value: Any) -> bool:

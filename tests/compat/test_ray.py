@@ -15,11 +15,7 @@ from toolkit import numpy_inside, torch_in_numpy_out
 
 ray = pytest.importorskip("ray", reason="Ray is not installed")
 
-pytestmark = [
-    pytest.mark.slow,
-    # Ray forks helper processes at start; JAX, imported by other compat tests, warns at every fork.
-    pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", autouse=True)
