@@ -6,6 +6,8 @@ VENV ?= .venv
 TORCH_SPEC ?= torch
 NUMPY_SPEC ?= numpy
 PYTEST_ARGS ?=
+# Extra pins for the test environment (CI's numpy 1.26 run needs a pyarrow built for numpy 1).
+TEST_PINS ?=
 PIP = $(VENV)/bin/python -m pip --disable-pip-version-check -q
 RUN = $(VENV)/bin/python
 
@@ -47,7 +49,7 @@ $(VENV)/.base: setup.cfg setup.py pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" -e ".[test,compat,dask,plot]"
+	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" $(TEST_PINS) -e ".[test,compat,dask,plot]"
 	touch $@
 
 $(VENV)/.lint: $(VENV)/.test

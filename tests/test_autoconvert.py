@@ -245,3 +245,4 @@ def test_a_list_that_holds_itself_is_no_column():
 
     with pytest.raises(ValueError, match=r"f\(\) argument 'x'\[1\]: the container holds itself"):
         f(looped)
+

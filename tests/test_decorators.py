@@ -871,7 +871,7 @@ def test_a_positional_option_says_options_are_keyword_only():
 
 def test_help_and_signature_show_each_decorators_own_options():
     params = inspect.signature(numpy_inside).parameters
-    assert list(params) == ["func", "dtype", "float_dtype", "only", "exclude", "restore_dtype", "compile"]
+    assert list(params) == ["func", "dtype", "float_dtype", "only", "exclude", "skip", "restore_dtype", "compile"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in params.items() if name != "func")
     assert "restore_dtype:" in numpy_inside.__doc__ and "device:" not in numpy_inside.__doc__
     assert "device:" in torch_in_numpy_out.__doc__ and "no_grad:" in torch_in_numpy_out.__doc__

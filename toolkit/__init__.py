@@ -1,5 +1,6 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
+from ._containers import register_container
 from ._convert import to_numpy, to_torch
 from ._decorators import (
     autoconvert,
@@ -36,6 +37,7 @@ __all__ = [
     "autoconvert",
     "to_torch",
     "to_numpy",
+    "register_container",
     "torch_dtype",
     "numpy_dtype",
     "default_device",

@@ -15,6 +15,7 @@ import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from . import _decorators as deco
+from ._containers import register_container
 from ._convert import to_torch
 
 __all__ = ["Row", "peak_cast_memory", "plot", "run", "table"]
@@ -169,6 +171,22 @@ def _nested_body(batch: Any) -> Any:
 _nested = deco.torch_in_numpy_out(_nested_body)
 
 
+@dataclasses.dataclass
+class _DataclassBatch:
+    images: Any
+    extra: Any
+
+
+class _RegisteredBatch:
+    """The same batch in a class of the user's, registered with ``fields=``."""
+
+    def __init__(self, images: Any, extra: Any) -> None:
+        self.images, self.extra = images, extra
+
+
+register_container(_RegisteredBatch, fields=("images", "extra"))
+
+
 def _hand_converter(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _hand_converter(v) for k, v in obj.items()}
@@ -229,6 +247,18 @@ def _run(quick: bool) -> list[Row]:
             lambda: _nested(nested),
             "recursive converter by hand",
             lambda: _nested_body(_hand_converter(nested)).numpy(),
+            1.3,
+            100,
+        )
+    )
+    images = {k: v for k, v in nested.items() if k != "extra"}
+    registered, dataclass = _RegisteredBatch(images, nested["extra"]), _DataclassBatch(images, nested["extra"])
+    cases.append(
+        (
+            "nested batch in a registered class (fields=)",
+            lambda: to_torch(registered),
+            "the same batch in a dataclass",
+            lambda: to_torch(dataclass),
             1.3,
             100,
         )

@@ -36,7 +36,7 @@ import torch
 import wrapt
 
 from ._defaults import check_present, torch_target
-from ._dtypes import TORCH_TO_NUMPY
+from ._dtypes import TORCH_TO_NUMPY, torch_dtype
 from ._dynamo import compiling, eager, skip_frames
 from ._errors import ConversionError, DeviceError, GradientDetachedWarning, argument_of, failed_at, push_key, with_path
 from ._into_numpy import numpy_body_leaf
@@ -45,6 +45,7 @@ from ._mirror import Seen, noting
 from ._module import module_of, module_settings
 from ._params import NUMPY, TORCH, Params, Spec, Table, resolve_hints, spec_of
 from ._plain import Plan, plain_entry
+from ._skip import Skip, seed
 from ._trace import ACTIVE, Recorder, recorder
 from ._tree import (
     Leaf,
@@ -73,6 +74,7 @@ class Options:
     restore_dtype: bool
     only: frozenset[str] | None
     exclude: frozenset[str] | None
+    skip: Skip | None
 
     @property
     def np_dtype(self) -> np.dtype[Any] | None:
@@ -93,6 +95,7 @@ class Call(Seen):
         self.move = move
         self.float_dtype = float_dtype  # for what the body receives
         self.rec: Recorder | None = None
+        self.result_memo: Memo | None = None  # skip=: the result's skipped values, as their own results
 
 
 class CallPath:
@@ -131,6 +134,7 @@ class CallPath:
         self._table: Table | None = None
         self._device_present = options.device is None  # the device option is checked at the first call
         self.uniform = body != "annotated" and options.only is None and options.exclude is None
+        self.skip = options.skip
 
     # -- settings ----------------------------------------------------------------
 
@@ -152,7 +156,8 @@ class CallPath:
     def _leaf(self, spec: Spec, call: Call) -> Leaf:
         """The leaf that makes what ``spec`` asks of an argument, under this call's settings."""
         if spec.kind == "torch":
-            leaf = torch_leaf(call.device, call.move, self.options.dtype, call.float_dtype, None)
+            dtype = self.options.dtype if spec.dtype is None else torch_dtype(spec.dtype)
+            leaf = torch_leaf(call.device, call.move, dtype, call.float_dtype, None)
         elif spec.dtype is None:
             leaf = self.numpy_in
         else:  # NDArray[np.float32]: its own cast
@@ -169,16 +174,20 @@ class CallPath:
         if ACTIVE[0]:
             call.rec = recorder(self.function, None, self.numpy_parameters)
         offset = self.offset if instance is not None else 0
+        seeded = self._skipped(args, kwargs, offset) if self.skip is not None else None
         if self.uniform:
             leaf = self._leaf(self.body_spec, call)
-            memo: Memo = {}
+            memo: Memo = {} if seeded is None else seeded
             try:
-                new_args = walk_values(leaf, args, memo, failed_at)
+                if seeded is None:
+                    new_args = walk_values(leaf, args, memo, failed_at)
+                else:  # each argument through the memo, which holds the skipped values
+                    new_args = list(convert_items(leaf, enumerate(args), memo, failed_at).values())
                 new_kwargs = convert_items(leaf, kwargs.items(), memo, failed_at) if kwargs else {}
             except Exception as exc:
                 raise self.named(exc, offset) from exc
         else:
-            new_args, new_kwargs = self._selected(call, args, kwargs, offset)
+            new_args, new_kwargs = self._selected(call, args, kwargs, offset, seeded)
         if self.grad_pending[0]:
             self.warn_detached(args, kwargs, offset)
         if call.rec is not None:
@@ -187,6 +196,13 @@ class CallPath:
             for key, value in new_kwargs.items():
                 call.rec.file(value, f"argument {key!r}")
         return call, new_args, new_kwargs
+
+    def _skipped(self, args: tuple[Any, ...], kwargs: dict[str, Any], offset: int) -> Memo:
+        """A memo holding the values at ``skip=`` paths as their own results (paths built only here)."""
+        assert self.skip is not None
+        roots = [(self.params.root(i, None, offset), v) for i, v in enumerate(args)]
+        roots += [(self.params.root(None, k, offset), v) for k, v in kwargs.items()]
+        return seed(self.skip, roots)
 
     def named(self, exc: Exception, offset: int) -> Exception:
         """``exc`` with the function, the argument and the path in its message."""
@@ -214,11 +230,11 @@ class CallPath:
         return self._table
 
     def _selected(
-        self, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any], offset: int
+        self, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any], offset: int, seeded: Memo | None = None
     ) -> tuple[list[Any], dict[str, Any]]:
         """Each argument as its parameter asks (``only=``, ``exclude=``, annotations)."""
         table = self._specs()
-        memos: dict[Any, Memo] = {}
+        memos: dict[Any, Memo] = {} if seeded is None else {SEED: seeded}
 
         def leaf_for(spec: Spec) -> Leaf:
             return self._leaf(spec, call)
@@ -293,6 +309,8 @@ class CallPath:
     def finish(self, result: Any, call: Call, what: str) -> Any:
         """Convert a result (a return value or a yielded value)."""
         rec = recorder(self.function) if ACTIVE[0] else None
+        if self.skip is not None:
+            call.result_memo = seed(self.skip, [(what, result)])
         try:
             out = self._result(result, call, rec)
         except Exception as exc:
@@ -324,7 +342,7 @@ class CallPath:
         opts = self.options
         if opts.device is not None or opts.dtype is not None or opts.float_dtype is not None or opts.no_grad:
             return None
-        if opts.only is not None or opts.exclude is not None:
+        if opts.only is not None or opts.exclude is not None or opts.skip is not None:
             return None
         return Plan(
             full=self.__call__,
@@ -396,9 +414,13 @@ def by_spec(
         elif _holds_columns(value):  # the items of list[X] or dict[K, X]: each converts on its own
             item = dataclasses.replace(spec, column=True)
             return by_spec(Spec("each", items=(item,)), value, leaf_for, memos, columns)
-    return walk(leaf_for(spec), value, memos.setdefault((spec.kind, spec.dtype), {}))
+    memo = memos.get((spec.kind, spec.dtype))
+    if memo is None:  # one per kind of target, each starting from skip='s values
+        memo = memos[(spec.kind, spec.dtype)] = dict(memos.get(SEED) or {})
+    return walk(leaf_for(spec), value, memo)
 
 
+SEED = "skipped"  #: where a call's memos keep the skipped values every memo starts from
 _SEQUENCES = (list, tuple)
 _NUMBER = (int, float, complex)
 

@@ -137,7 +137,7 @@ class CompiledMirrorOut(MirrorOut):
     def __call__(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if self._fell_back is None:
+        if self._fell_back is None and self.skip is None:  # skip=: the eager path, which finds the paths
             call = observe((args, kwargs), self.settings(instance, args, kwargs))  # the mirror rule: arguments
             if call.kind == "torch":
                 try:

@@ -10,7 +10,7 @@ function next to it (a test checks them against the table): so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._defaults import DeviceLike
@@ -39,6 +39,7 @@ class BodyOptions(TypedDict, total=False):
     float_dtype: DTypeLike | None
     only: str | Iterable[str] | None
     exclude: str | Iterable[str] | None
+    skip: str | Iterable[str] | Callable[[str, Any], bool] | None
 
 
 class NumpyToTorchOptions(BodyOptions, total=False):

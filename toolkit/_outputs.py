@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._calls import Call, CallPath, Leaf, by_spec, traced
+from ._calls import SEED, Call, CallPath, Leaf, by_spec, traced
 from ._defaults import current_float_dtype, torch_default_device
+from ._dtypes import torch_dtype
 from ._dynamo import skip_frames
 from ._into_numpy import fast_numpy, numpy_leaf, plain_numpy
 from ._into_torch import fast_torch, torch_leaf
@@ -37,7 +38,7 @@ class NumpyOut(CallPath):
     plain_result = staticmethod(plain_to_numpy)
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
-        return walk(traced(plain_numpy, rec), result, {})
+        return walk(traced(plain_numpy, rec), result, call.result_memo or {})
 
 
 class TorchOut(CallPath):
@@ -52,7 +53,7 @@ class TorchOut(CallPath):
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
         leaf = torch_leaf(call.device, call.move, None, current_float_dtype(), None, cast_tensors=False)
-        return walk(traced(leaf, rec), result, {})
+        return walk(traced(leaf, rec), result, call.result_memo or {})
 
 
 class MirrorOut(CallPath):
@@ -103,7 +104,7 @@ class MirrorOut(CallPath):
             leaf = torch_leaf(device, True, None, call.torch_float if restore else None, None)
         else:
             leaf = numpy_leaf(None, call.numpy_float if restore else None, None)
-        return walk(traced(leaf, rec), result, {})
+        return walk(traced(leaf, rec), result, call.result_memo or {})
 
 
 class AnnotatedOut(CallPath):
@@ -135,10 +136,12 @@ class AnnotatedOut(CallPath):
 
         def leaf_for(spec: Spec) -> Leaf:
             if spec.kind == "torch":
+                if spec.dtype is not None:  # Float32[torch.Tensor, ...]: tensors cast too
+                    return traced(torch_leaf(call.device, call.move, torch_dtype(spec.dtype), None, None), rec)
                 return traced(torch_out, rec)
             return traced(plain_numpy if spec.dtype is None else numpy_leaf(spec.dtype, None, None), rec)
 
-        return by_spec(spec, result, leaf_for, {})
+        return by_spec(spec, result, leaf_for, {} if call.result_memo is None else {SEED: call.result_memo})
 
 
 OUTPUTS: dict[str, type[CallPath]] = {

@@ -32,8 +32,9 @@ class Spec:
 
     ``kind`` is ``"torch"``, ``"numpy"``, ``"tuple"`` (one spec per item in
     ``items``) or ``"each"`` (``items[0]`` for every item of a list, a
-    variadic tuple or a dict's values); ``dtype`` is a NumPy dtype named by
-    ``NDArray[...]``.
+    variadic tuple or a dict's values); ``dtype`` is the one dtype the
+    annotation names (``NDArray[np.float32]``, jaxtyping's ``Float32[...]``),
+    as a NumPy dtype, to cast to.
     """
 
     kind: str
@@ -102,6 +103,9 @@ def spec_of(annotation: Any) -> Spec | None:
         return None
     annotation = _expand_alias(annotation)
     if isinstance(annotation, type):
+        jax_typed = _jaxtyping(annotation)
+        if jax_typed is not None:
+            return jax_typed
         if issubclass(annotation, torch.Tensor):
             return TORCH
         if issubclass(annotation, np.ndarray):
@@ -125,6 +129,24 @@ def spec_of(annotation: Any) -> Spec | None:
         items = tuple(spec_of(a) for a in args)
         return Spec("tuple", items=items) if any(items) else None
     return None
+
+
+def _jaxtyping(annotation: type) -> Spec | None:
+    """``Float[torch.Tensor, "b n"]`` is a tensor, ``Int[np.ndarray, "b"]`` an array; ``Float32[...]``,
+    naming one concrete dtype, also casts to it. Read off the class jaxtyping makes (no import of it)."""
+    if not type(annotation).__module__.startswith("jaxtyping"):
+        return None
+    array_type = getattr(annotation, "array_type", None)
+    base = spec_of(array_type) if isinstance(array_type, type) else None
+    if base is None:
+        return None
+    dtypes = getattr(annotation, "dtypes", None)
+    if isinstance(dtypes, (tuple, list)) and len(dtypes) == 1 and isinstance(dtypes[0], str):
+        try:
+            return Spec(base.kind, np.dtype(dtypes[0]))
+        except TypeError:  # a dtype NumPy has no name for (bfloat16): no cast
+            pass
+    return base
 
 
 def _each(annotation: Any) -> Spec | None:
@@ -184,6 +206,22 @@ class Params:
         self.names = {p.name for p in params}
         if not self.known:
             self.var_args = self.var_kwargs = ""  # every argument is an extra one
+
+    def takes(self, name: str) -> bool:
+        """Whether a call can pass a value under this name (a parameter, or any keyword to ``**kwargs``)."""
+        return name in self.names or self.var_kwargs is not None
+
+    def root(self, index: int | None, key: str | None, offset: int) -> str:
+        """How a ``skip=`` path starts for an argument: ``batch``, ``arrays[1]``, ``extra``, ``0``."""
+        if key is not None:
+            return key
+        assert index is not None
+        at = index + offset
+        if at < len(self.positional):
+            return self.positional[at]
+        if not self.var_args:
+            return str(at)
+        return f"{self.var_args}[{at - len(self.positional)}]"
 
     def check_names(self, option: str, names: frozenset[str], where: str) -> None:
         """Fail at decoration time for a name the function cannot receive."""

@@ -9,6 +9,7 @@ the tests.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -22,6 +23,7 @@ from ._dynamo import skip_frames
 from ._errors import suggest
 from ._outputs import OUTPUTS
 from ._params import Params
+from ._skip import parse_skip
 from ._wrapper import bound_offset, make_wrapper, underlying
 
 __all__ = ["OPTIONS", "TABLE", "Decorator", "Option", "Preset", "decorate", "options_of", "preset"]
@@ -203,6 +205,15 @@ OPTIONS = (
         "names of the parameters to leave untouched.",
         lambda p: True,
     ),
+    Option(
+        "skip",
+        "str | Iterable[str] | Callable[[str, Any], bool] | None",
+        None,
+        "paths inside the arguments to leave untouched, written as errors print them and rooted at the "
+        'parameter name (``"batch[\'meta\']"``, ``"batch.ids"``, ``"batch[\'past\'][*]"``; '
+        '``"return value[1]"`` in the result), or a callable ``(path, value) -> bool``.',
+        lambda p: True,
+    ),
     Option("no_grad", "bool", False, "run the body under ``torch.no_grad()``.", lambda p: p.body != "numpy"),
     Option(
         "restore_dtype",
@@ -275,6 +286,11 @@ def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
         names = getattr(settings, option)
         if names is not None:
             params.check_names(option, names, where)
+    skip = options.get("skip")
+    if skip is not None:
+        if not callable(skip):
+            params.check_names("skip", frozenset(), where)  # paths need parameter names
+        settings = dataclasses.replace(settings, skip=parse_skip(skip, where, params.takes))
     compiled = options.get("compile", False)
     path: CallPath
     if compiled:
@@ -306,7 +322,9 @@ def _settings(options: dict[str, Any], where: str) -> Options:
     if only is not None and exclude is not None:
         raise TypeError(f"{where} takes only= or exclude=, not both")
     flags = {name: options.get(name, _OPTIONS[name].default) for name in ("no_grad", "restore_dtype")}
-    return Options(device, dtype, float_dtype, only=only, exclude=exclude, **flags)  # compile: the call path's
+    return Options(
+        device, dtype, float_dtype, only=only, exclude=exclude, skip=None, **flags
+    )  # compile: the call path's
 
 
 def _qualname(func: Any) -> str:

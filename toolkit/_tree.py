@@ -4,8 +4,11 @@ Knows nothing of NumPy or torch: a leaf is anything that is not one of the
 containers below, and a caller-supplied function decides what becomes of it.
 
 Containers: ``list``, ``tuple``, tuples with ``_fields`` (namedtuples, and
-SciPy's result objects, which have no ``_make``), ``dict`` and other
-mappings, and dataclass instances. The rules:
+SciPy's result objects, which have no ``_make``), ``collections.deque``
+(keeping its ``maxlen``), ``dict`` and other mappings, dataclass instances,
+and the kinds ``_containers`` describes as nodes (registered types,
+``UserDict``/``UserList``, attrs classes, ``SimpleNamespace``, torch's
+pytree registry). The rules:
 
 * The caller's objects are never written to. A container is rebuilt as a
   new object from its converted items: a mapping or sequence by calling its
@@ -34,6 +37,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ._containers import Node, builtin_node, on_change, pytree_node, registered_node
 from ._dynamo import skip_frames
 from ._errors import ConversionError, CycleError, push_key
 
@@ -48,6 +52,7 @@ __all__ = [
     "convert_items",
     "kind_of",
     "leaves_with_paths",
+    "members",
     "remake_mapping",
     "remake_sequence",
     "tree_map",
@@ -66,7 +71,7 @@ KEEP = -1
 # What each type is, decided once per type. ATOM: passes through untouched
 # and is never memoised (Python scalars and strings: equal values may share
 # one id). The order matters: kinds from DICT on are mappings.
-LEAF, ATOM, _LIST, _TUPLE, _FIELDS, _DATACLASS, _DICT, _MAPPING = range(8)
+LEAF, ATOM, _LIST, _TUPLE, _FIELDS, _DATACLASS, _NODE, _DICT, _MAPPING = range(9)
 _BUILTIN: dict[type, int] = {
     list: _LIST,
     tuple: _TUPLE,
@@ -87,27 +92,47 @@ _BUSY = object()  # the result slot of a container whose conversion is under way
 _WEAK = (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)
 
 
+_NODES: dict[type, Node] = {}  # the node of each type of kind _NODE
+
+
 def kind_of(cls: type) -> int:
     """The kind of ``cls`` (``LEAF``, ``ATOM`` or a container kind), cached."""
     kind = _KINDS.get(cls)
     if kind is None:
-        if issubclass(cls, (str, bytes)):
+        node = registered_node(cls)  # a registration wins over every rule below
+        if node is not None:
+            kind = _NODE
+        elif issubclass(cls, (str, bytes)):
             kind = ATOM  # np.str_ and np.bytes_ too
         elif issubclass(cls, tuple):
             kind = _FIELDS if hasattr(cls, "_fields") else _TUPLE
-        elif issubclass(cls, list):
+        elif issubclass(cls, (list, collections.deque)):
             kind = _LIST
+        elif (node := builtin_node(cls)) is not None:  # UserDict and UserList before Mapping
+            kind = _NODE
         elif issubclass(cls, Mapping):
             kind = _MAPPING
         elif dataclasses.is_dataclass(cls):
             kind = _DATACLASS
+        elif (node := pytree_node(cls)) is not None:  # torch's registry: for types no rule here takes
+            kind = _NODE
         else:
             kind = LEAF
         if len(_KINDS) >= _CACHE_LIMIT:
-            _KINDS.clear()
-            _KINDS.update(_BUILTIN)
+            _forget_kinds()
+        if node is not None:
+            _NODES[cls] = node
         _KINDS[cls] = kind
     return kind
+
+
+def _forget_kinds() -> None:
+    _KINDS.clear()
+    _KINDS.update(_BUILTIN)
+    _NODES.clear()
+
+
+on_change.append(_forget_kinds)
 
 
 def tree_map(leaf: Leaf, obj: Any) -> Any:
@@ -136,7 +161,12 @@ def walk(leaf: Leaf, obj: Any, memo: Memo) -> Any:
         out = leaf(obj)
     else:
         memo[key] = _BUSY
-        out = _dataclass(leaf, obj, memo) if kind == _DATACLASS else _container(leaf, obj, kind, memo)
+        if kind == _DATACLASS:
+            out = _dataclass(leaf, obj, memo)
+        elif kind == _NODE:
+            out = _node(leaf, obj, memo)
+        else:
+            out = _container(leaf, obj, kind, memo)
     memo[key] = out
     return out
 
@@ -245,6 +275,33 @@ def _container(leaf: Leaf, obj: Any, kind: int, memo: Memo) -> Any:
     return remake_sequence(obj, items)
 
 
+def _node(leaf: Leaf, obj: Any, memo: Memo) -> Any:
+    """A registered container (or a pytree node, a ``UserDict``...) taken apart and built again."""
+    node = _NODES.get(type(obj)) or _node_of(type(obj))
+    try:
+        members, context = node.flatten(obj)
+    except Exception as exc:
+        raise ConversionError(f"cannot take the {node.name} apart: {type(exc).__name__}: {exc}") from exc
+    kept = memo.setdefault(KEEP, [])
+    values = []
+    for key, value in members:
+        kept.append(value)  # a member may be made afresh on each access
+        try:
+            values.append(walk(leaf, value, memo))
+        except Exception as exc:
+            push_key(exc, node.piece(key))
+            raise
+    try:
+        return node.unflatten(obj, context, values)
+    except Exception as exc:
+        raise ConversionError(f"cannot rebuild the {node.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _node_of(cls: type) -> Node:
+    kind_of(cls)  # the cache was emptied since: decide again
+    return _NODES[cls]
+
+
 def remake_sequence(obj: Any, items: list[Any]) -> Any:
     """A list or tuple like ``obj`` (its own type where that holds ``items``) with ``items``."""
     cls = type(obj)
@@ -255,6 +312,14 @@ def remake_sequence(obj: Any, items: list[Any]) -> Any:
     make = getattr(cls, "_make", None)
     if make is not None:
         return make(items)
+    if isinstance(obj, collections.deque):  # keeps its maxlen
+        try:
+            new = cls(items, obj.maxlen)
+            if _holds(new, items):
+                return new
+        except Exception:
+            pass
+        return collections.deque(items, obj.maxlen)
     return _new_sequence(obj, items, list if isinstance(obj, list) else tuple)
 
 
@@ -378,6 +443,9 @@ def _members(obj: Any, kind: int) -> Iterator[tuple[Any, Any]]:
     """``(key, value)`` for each member of a container of ``kind``."""
     if kind >= _DICT:
         yield from obj.items()
+    elif kind == _NODE:
+        node = _NODES.get(type(obj)) or _node_of(type(obj))
+        yield from node.flatten(obj)[0]
     elif kind == _DATACLASS:
         for field in dataclasses.fields(obj):
             try:
@@ -393,10 +461,15 @@ def _members(obj: Any, kind: int) -> Iterator[tuple[Any, Any]]:
                     yield name, state[name]
 
 
+members = _members
+
+
 def piece(obj: Any, kind: int, key: Any) -> str:
     """How a path names one step: ``['a']`` in a mapping, ``[0]``, ``.field``."""
     if kind >= _DICT:
         return f"[{_key_repr(key)}]"
+    if kind == _NODE:
+        return (_NODES.get(type(obj)) or _node_of(type(obj))).piece(key)
     if kind == _DATACLASS or isinstance(key, str):
         return f".{key}"
     fields = getattr(type(obj), "_fields", ()) if kind == _FIELDS else ()
