@@ -246,3 +246,11 @@ def test_a_list_that_holds_itself_is_no_column():
     with pytest.raises(ValueError, match=r"f\(\) argument 'x'\[1\]: the container holds itself"):
         f(looped)
 
+
+def test_one_list_passed_twice_converts_once():
+    @autoconvert
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return a is b
+
+    column = [1.0, 2.0]
+    assert same(column, column) and same(a=column, b=column)

@@ -63,6 +63,7 @@ def test_bench_has_a_row_per_decorator_and_each_contract_case():
         "autoconvert",
         "nn.Module.forward",
         "nested batch",
+        "registered class",
         "zero copy",
         "dtype=float32",
     ):

@@ -497,6 +497,14 @@ def test_a_model_passed_as_an_argument_gives_the_device_and_float_dtype():
     Bound()(model, batch)
     assert seen[-1] == torch.float16  # the module a method is bound to comes first
 
+    @autoconvert
+    def annotated(model, x: torch.Tensor):
+        return x.dtype
+
+    wide = torch.nn.Linear(3, 2).double()
+    assert annotated(wide, batch.astype(np.float32)) is torch.float64  # positionally as by keyword
+    assert annotated(model=wide, x=batch.astype(np.float32)) is torch.float64
+
 
 def test_module_without_parameters_gives_neither():
     with default_float_dtype("float16"):
@@ -773,6 +781,18 @@ def test_gradient_warning_names_the_argument_path(call, where, decorator):
     w = torch.ones(1, requires_grad=True)
     with pytest.warns(GradientDetachedWarning, match=re.escape(f"legacy() {where} requires grad")):
         call(decorator(legacy), w)
+
+
+def test_a_failed_call_leaves_no_gradient_warning_behind():
+    @numpy_inside
+    def legacy(a, b):
+        return a
+
+    with pytest.raises(TypeError):
+        legacy(torch.ones(2, requires_grad=True), torch.empty(2, device="meta"))  # fails after the copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradientDetachedWarning)
+        legacy(torch.ones(2), torch.ones(2))  # nothing requires grad: no warning
 
 
 def test_gradient_warning_of_autoconvert_names_the_annotated_argument():

@@ -397,3 +397,19 @@ def test_an_unusable_device_says_so_in_one_sentence():
     message = str(info.value)
     assert message.startswith("device 'xla' is not usable on this machine: ")
     assert "\n" not in message and len(message) < 200
+
+
+def test_a_decorators_auto_is_decided_at_each_call(monkeypatch):
+    from toolkit import torch_in_torch_out
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    where = torch_in_torch_out(device="auto")(lambda x: x.device)  # applied where "auto" would be mps
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert where(np.ones(1)) == CPU  # called where it is the CPU
+
+
+def test_auto_takes_no_index():
+    with pytest.raises(DeviceError, match="'auto' takes no index"):
+        default_device("auto:0")
+    with pytest.raises(DeviceError, match="did you mean 'cuda'"):
+        default_device("gpu0")

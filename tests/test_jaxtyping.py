@@ -1,3 +1,4 @@
+# ruff: noqa: F722 - jaxtyping writes shapes as strings, which are no forward references
 """jaxtyping annotations under autoconvert (jaxtyping is a test extra, never a dependency)."""
 
 import numpy as np

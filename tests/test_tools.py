@@ -248,3 +248,104 @@ def test_ten_thousand_dropped_decorated_lambdas_leave_memory_flat():
     assert ran.returncode == 0, ran.stderr
     grown_mib = float(ran.stdout.strip().splitlines()[-1])
     assert grown_mib < 20, f"RSS grew by {grown_mib:.1f} MiB over 10,000 dropped decorated lambdas"  # kept: ~195
+
+
+CLASS_SCRIPT = """
+import sys
+import cloudpickle
+import numpy as np
+from toolkit import torch_in_numpy_out
+
+class Scaler:
+    @torch_in_numpy_out
+    @staticmethod
+    def scale(x):
+        return x * 5
+
+    @classmethod
+    @torch_in_numpy_out
+    def shift(cls, x):
+        return x + 1
+
+    def run(self, x):
+        return self.scale(x), self.shift(x)
+
+open(sys.argv[1], "wb").write(cloudpickle.dumps(Scaler().run))  # the class travels by value
+"""
+
+CLASS_LOADER = """
+import pickle, sys
+import numpy as np
+run = pickle.loads(open(sys.argv[1], "rb").read())
+scaled, shifted = run(np.ones(2))
+assert scaled.tolist() == [5.0, 5.0] and shifted.tolist() == [2.0, 2.0], (scaled, shifted)
+print("class by value ok")
+"""
+
+
+def test_a_script_class_with_decorated_staticmethods_travels_by_value(tmp_path):
+    script, blob = tmp_path / "script.py", tmp_path / "run.pkl"
+    script.write_text(CLASS_SCRIPT)
+    made = subprocess.run([sys.executable, str(script), str(blob)], capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    ran = subprocess.run(
+        [sys.executable, "-c", CLASS_LOADER, str(blob)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "class by value ok" in ran.stdout
+
+
+W = np.ones(3)
+
+
+def test_a_copy_by_value_leaves_defaults_to_the_body():
+    def make():
+        @torch_in_numpy_out
+        def f(x, w=W, *, scale=None):
+            return type(w).__name__, scale
+
+        @torch_in_numpy_out
+        def counted(x, cache={}):  # noqa: B006 - the body's own default, kept across calls
+            cache[len(cache)] = 1
+            return len(cache)
+
+        return f, counted
+
+    f, counted = make()
+    again, counted_again = cloudpickle.loads(cloudpickle.dumps((f, counted)))
+    assert again(1) == f(1) == ("ndarray", None)  # a default is the body's, unconverted
+    assert again(1, W) == f(1, W) == ("Tensor", None)  # an argument converts
+    assert [counted_again(1), counted_again(1)] == [1, 2]
+
+
+def test_a_decorated_function_reached_through_its_class_is_one_object_and_compiles():
+    def halve(x):
+        return x / 2
+
+    class Ops:
+        normalize = torch_in_numpy_out(halve)
+
+        @torch_in_numpy_out
+        def triple(self, x):
+            return x * 3
+
+    assert Ops.normalize is Ops.normalize and Ops.triple is Ops.triple  # as a function is one object
+    ops = Ops()
+    compiled = torch.compile(lambda x: (Ops.normalize(x), Ops.triple(ops, x)), backend="eager")
+    halved, tripled = compiled(torch.ones(2))
+    assert isinstance(halved, np.ndarray) and halved.tolist() == [0.5, 0.5] and tripled.tolist() == [3.0, 3.0]
+
+
+def test_deepcopy_of_a_decorated_callable_object_copies_it():
+    model = torch.nn.Linear(2, 2)
+    decorated = torch_in_numpy_out(model)
+    again = copy.deepcopy(decorated)
+    assert again is not decorated and again.__wrapped__ is not model
+    with torch.no_grad():
+        again.__wrapped__.weight.zero_()
+    assert model.weight.abs().sum() > 0  # a snapshot, not the live model
+    assert isinstance(again(np.ones((1, 2), np.float32)), np.ndarray)
+
+
+def test_the_stand_in_runs_in_the_bodys_globals():
+    assert helpers.double.__globals__ is vars(helpers)  # tools resolve string annotations through it

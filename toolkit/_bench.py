@@ -9,13 +9,13 @@ over between machines.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,9 +255,9 @@ def _run(quick: bool) -> list[Row]:
     registered, dataclass = _RegisteredBatch(images, nested["extra"]), _DataclassBatch(images, nested["extra"])
     cases.append(
         (
-            "nested batch in a registered class (fields=)",
+            "registered class (fields=) holding the batch",
             lambda: to_torch(registered),
-            "the same batch in a dataclass",
+            "the same in a dataclass",
             lambda: to_torch(dataclass),
             1.3,
             100,

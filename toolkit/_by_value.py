@@ -36,15 +36,17 @@ class Remade:
         self.remake = (decorate, preset, func, options)
         self.decorated: Any = None
         self.bound_in: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+        self.shape = _Shape(func.__code__, func.__defaults__ or (), func.__kwdefaults__ or {})
 
     def __reduce__(self) -> Any:
         return Remade, self.remake  # not what was made: the copy makes its own
 
-    def __call__(self, me: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def __call__(self, me: Any, given: dict[str, Any]) -> Any:
         decorated = self.decorated
         if decorated is None:
             decorate, preset, func, options = self.remake
             decorated = self.decorated = decorate(preset, func, options)
+        args, kwargs = self.shape.call(given)
         if args and self._held_by(type(args[0]), me):
             return decorated.__get__(args[0], type(args[0]))(*args[1:], **kwargs)
         return decorated(*args, **kwargs)
@@ -55,6 +57,46 @@ class Remade:
         if held is None:
             held = self.bound_in[cls] = any(v is me for klass in cls.__mro__ for v in vars(klass).values())
         return held
+
+
+class _Shape:
+    """The body's parameters, to hand the decorated function the arguments the caller gave, and no more.
+
+    A parameter left at its default is left out (the body fills it in, with
+    the very object its default is, unconverted, as when called directly).
+    """
+
+    def __init__(self, code: types.CodeType, defaults: tuple[Any, ...], kwdefaults: dict[str, Any]) -> None:
+        names = code.co_varnames
+        npos, nkw = code.co_argcount, code.co_kwonlyargcount
+        self.posonly = names[: code.co_posonlyargcount]
+        self.positional = names[code.co_posonlyargcount : npos]
+        self.kwonly = names[npos : npos + nkw]
+        at = npos + nkw
+        self.star = names[at] if code.co_flags & inspect.CO_VARARGS else None
+        at += self.star is not None
+        self.starstar = names[at] if code.co_flags & inspect.CO_VARKEYWORDS else None
+        first = npos - len(defaults)
+        self.default = {name: defaults[i - first] for i, name in enumerate(names[:npos]) if i >= first}
+        self.default.update(kwdefaults)
+
+    def _given(self, name: str, value: Any) -> bool:
+        return name not in self.default or value is not self.default[name]
+
+    def call(self, given: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        extra = tuple(given[self.star]) if self.star is not None else ()
+        args = [given[n] for n in self.posonly]
+        while args and not self._given(self.posonly[len(args) - 1], args[-1]) and not extra:
+            args.pop()  # trailing positional-only parameters at their defaults
+        kwargs: dict[str, Any] = {}
+        if extra:  # positional arguments past these: every parameter before them is positional
+            args += [given[n] for n in self.positional]
+        else:
+            kwargs.update((n, given[n]) for n in self.positional if self._given(n, given[n]))
+        kwargs.update((n, given[n]) for n in self.kwonly if self._given(n, given[n]))
+        if self.starstar is not None:
+            kwargs.update(given[self.starstar])
+        return (*args, *extra), kwargs
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -82,10 +124,8 @@ def _source(code: types.CodeType, name: str, state: str) -> str:
     starstar = names[at] if code.co_flags & inspect.CO_VARKEYWORDS else None
     if starstar is not None:
         params.append("**" + starstar)
-    positional = ", ".join(names[:npos]) + (", " if npos else "")
-    args = f"({positional}{'*' + star + ',' if star else ''})"
-    kwargs = "{" + ", ".join([f"{k!r}: {k}" for k in kwonly] + ([f"**{starstar}"] if starstar else [])) + "}"
-    call = f"{state}({name}, {args}, {kwargs})"
+    every = [*names[:npos], *([star] if star else []), *kwonly, *([starstar] if starstar else [])]
+    call = f"{state}({name}, {{{', '.join(f'{n!r}: {n}' for n in every)}}})"
     head = f"def {name}({', '.join(params)}):"
     if code.co_flags & inspect.CO_ASYNC_GENERATOR:
         head, body = "async " + head, f"async for value in {call}:\n            yield value"
@@ -99,13 +139,19 @@ def _source(code: types.CodeType, name: str, state: str) -> str:
 
 
 def stand_in(decorate: Callable[..., Any], preset: str, func: types.FunctionType, options: dict[str, Any]) -> Any:
-    """A real function with ``func``'s parameters whose call decorates ``func`` again and calls that."""
+    """A real function with ``func``'s parameters whose call decorates ``func`` again and calls that.
+
+    It runs in ``func``'s globals (it reads none: what it needs is in its
+    closure), so ``__globals__`` is the body's module's, as tools that
+    resolve string annotations through it expect.
+    """
     code = func.__code__
     taken = set(code.co_varnames) | {"value"}
     name, state = _unique("stand_in", taken), _unique("remade", taken)
     namespace: dict[str, Any] = {}
     exec(_source(code, name, state), namespace)  # made from the code's own identifiers
-    made = namespace["make"](Remade(decorate, preset, func, options))
+    make = types.FunctionType(namespace["make"].__code__, func.__globals__, "make")
+    made = make(Remade(decorate, preset, func, options))
     made.__defaults__ = func.__defaults__
     made.__kwdefaults__ = func.__kwdefaults__
     return made

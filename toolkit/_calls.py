@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import wrapt
 
-from ._defaults import check_present, torch_target
+from ._defaults import AUTO, auto_device, check_present, torch_target
 from ._dtypes import TORCH_TO_NUMPY, torch_dtype
 from ._dynamo import compiling, eager, skip_frames
 from ._errors import ConversionError, DeviceError, GradientDetachedWarning, argument_of, failed_at, push_key, with_path
@@ -48,6 +48,7 @@ from ._plain import Plan, plain_entry
 from ._skip import Skip, seed
 from ._trace import ACTIVE, Recorder, recorder
 from ._tree import (
+    KEEP,
     Leaf,
     Memo,
     convert_items,
@@ -132,25 +133,29 @@ class CallPath:
         self._lock = threading.Lock()
         self.numpy_in = numpy_body_leaf(options.np_dtype, options.np_float_dtype, self._detached)
         self._table: Table | None = None
-        self._device_present = options.device is None  # the device option is checked at the first call
+        device = options.device
+        # the device option is checked at the first call; CUDA at every call (a forked worker has none)
+        self._check_device = device is not None and device is not AUTO
+        self._cuda_option = self._check_device and device is not None and device.type == "cuda"
         self.uniform = body != "annotated" and options.only is None and options.exclude is None
         self.skip = options.skip
 
     # -- settings ----------------------------------------------------------------
 
     def settings(self, instance: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Call:
-        if not self._device_present:
+        opts = self.options
+        if self._check_device:
             try:
-                check_present(self.options.device, str(self.options.device))  # type: ignore[arg-type]
+                check_present(opts.device, str(opts.device))  # type: ignore[arg-type]
             except DeviceError as exc:
                 raise DeviceError(f"{self.function}: {exc}") from None
-            self._device_present = True
+            self._check_device = self._cuda_option
         mod_device = mod_float = None
         module = module_of(instance, args, kwargs)
         if module is not None:
             mod_device, mod_float = module_settings(module)
-        opts = self.options
-        device, move, fdt = torch_target(opts.device, mod_device, opts.float_dtype, mod_float)
+        option = auto_device() if opts.device is AUTO else opts.device
+        device, move, fdt = torch_target(option, mod_device, opts.float_dtype, mod_float)
         return Call(device, move, None if opts.dtype is not None else fdt)
 
     def _leaf(self, spec: Spec, call: Call) -> Leaf:
@@ -206,6 +211,7 @@ class CallPath:
 
     def named(self, exc: Exception, offset: int) -> Exception:
         """``exc`` with the function, the argument and the path in its message."""
+        self.grad_pending[0] = False  # a failed call warns of nothing
         at = argument_of(exc)
         index, key = (at, None) if isinstance(at, int) else (0, at)
         return with_path(exc, f"{self.function} argument {self.params.label(index, key, offset)}")
@@ -407,16 +413,20 @@ def by_spec(
                 value, _each(itertools.repeat(inner), value, enumerate(value), leaf_for, memos, columns)
             )
         return value
-    if columns:  # lists of numbers where arrays are annotated: data-set columns (datasets.map(batched=True))
-        if spec.column:
-            if type(value) in _SEQUENCES and _numbers(value):
-                value = _column(value, spec)
-        elif _holds_columns(value):  # the items of list[X] or dict[K, X]: each converts on its own
-            item = dataclasses.replace(spec, column=True)
-            return by_spec(Spec("each", items=(item,)), value, leaf_for, memos, columns)
     memo = memos.get((spec.kind, spec.dtype))
     if memo is None:  # one per kind of target, each starting from skip='s values
         memo = memos[(spec.kind, spec.dtype)] = dict(memos.get(SEED) or {})
+    if columns:  # lists of numbers where arrays are annotated: data-set columns (datasets.map(batched=True))
+        if spec.column:
+            if type(value) in _SEQUENCES and _numbers(value):
+                done = memo.get(id(value))
+                if done is None:  # one list passed twice converts once, as any value does
+                    done = memo[id(value)] = walk(leaf_for(spec), _column(value, spec), memo)
+                    memo.setdefault(KEEP, []).append(value)
+                return done
+        elif _holds_columns(value):  # the items of list[X] or dict[K, X]: each converts on its own
+            item = dataclasses.replace(spec, column=True)
+            return by_spec(Spec("each", items=(item,)), value, leaf_for, memos, columns)
     return walk(leaf_for(spec), value, memo)
 
 
@@ -446,8 +456,10 @@ def _column(value: list[Any] | tuple[Any, ...], spec: Spec) -> Any:
     """A list of numbers passed to an array or tensor parameter, as ``torch.as_tensor`` / ``np.asarray`` make it."""
     try:
         return torch.as_tensor(value) if spec.kind == "torch" else np.asarray(value)
-    except ValueError as exc:  # ragged: no rectangular array holds it
-        raise ConversionError(f"cannot convert a ragged list of numbers to an array: {exc}") from exc
+    except (ValueError, OverflowError, RuntimeError, TypeError) as exc:
+        ragged = "sequence" in str(exc) or "inhomogeneous" in str(exc)  # no rectangular array holds it
+        what = "a ragged list of numbers" if ragged else "the list of numbers"  # else: 2**70, say
+        raise ConversionError(f"cannot convert {what} to an array: {exc}") from exc
 
 
 def _each(

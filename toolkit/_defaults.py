@@ -21,6 +21,7 @@ from ._errors import DeviceError, suggest
 from ._scope import Scope
 
 __all__ = [
+    "AUTO",
     "CPU",
     "DeviceLike",
     "current_device",
@@ -29,6 +30,7 @@ __all__ = [
     "default_float_dtype",
     "get_default_device",
     "get_default_float_dtype",
+    "auto_device",
     "check_present",
     "parse_device",
     "parse_float_dtype",
@@ -152,19 +154,26 @@ _ALIASES = {"gpu": "cuda", "nvidia": "cuda", "cuda0": "cuda:0", "apple": "mps", 
 _KNOWN = ("cpu", "cuda", "mps", "meta", "xpu", "hpu", "mtia", "auto")
 
 
+#: a decorator's ``device="auto"``: resolved at each call (a DataLoader worker's is the CPU), never here
+AUTO = torch.device("cpu")
+
+
 def parse_device(device: DeviceLike, present: bool = True) -> torch.device:
     """A device in any accepted form as a ``torch.device``, checked to exist here (unless ``present=False``:
-    a decorator's option is checked for its spelling when applied, for the device at the call)."""
+    a decorator's option is checked for its spelling when applied, for the device at the call, and
+    ``"auto"`` is :data:`AUTO`, resolved at the call)."""
     if isinstance(device, torch.device):
         dev = device
     elif device == "auto":
-        return auto_device()
+        return auto_device() if present else AUTO
     elif isinstance(device, (str, int)) and not isinstance(device, bool):
         try:
             dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
         except (RuntimeError, ValueError) as exc:
             kind = str(device).partition(":")[0]
-            alias = _ALIASES.get(str(device).lower()) or _ALIASES.get(kind.lower())
+            alias = _ALIASES.get(str(device).lower()) or _ALIASES.get(kind.lower().rstrip("0123456789"))
+            if kind == "auto":
+                raise DeviceError(f"invalid device {device!r}: 'auto' takes no index (it picks one)") from exc
             hint = f"; did you mean {alias!r}?" if alias else suggest(kind, _KNOWN)
             unknown = "Expected one of" in str(exc)  # torch's list of every type, and its own guess
             reason = f"torch has no device type {kind!r}" if unknown else _first_line(exc)

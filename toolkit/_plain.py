@@ -35,6 +35,7 @@ __all__ = ["Plan", "as_is", "by_full_path", "plain_entry", "plain_to_numpy", "pl
 
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
+_Module = torch.nn.Module
 
 BARE = frozenset((_Tensor, _ndarray, *ATOMS))
 
@@ -118,10 +119,10 @@ def plain_entry(plan: Plan | None, wrapped: Callable[..., Any]) -> Callable[...,
             pass
         elif direction is None:  # by annotation: each through its leaf, containers the full path
             for index, (x, spec) in enumerate(zip(args, specs)):
+                if type(x) not in BARE and (spec is not None or isinstance(x, _Module)):
+                    general = True  # a container, or a model whose device and dtype the call takes
+                    break
                 if spec is not None:
-                    if type(x) not in BARE:
-                        general = True
-                        break
                     try:
                         x = to_torch(x) if spec is TORCH else to_numpy(x)
                     except Exception as exc:

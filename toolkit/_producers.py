@@ -58,7 +58,8 @@ def seen_view(x: Any, view: Any) -> Any:
 
 def refuse_lazy(x: Any) -> None:
     """A lazy array (Dask: ``__dask_graph__``) is never computed behind the caller's back."""
-    if hasattr(type(x), "__dask_graph__") and not isinstance(x, type):
+    graph = getattr(type(x), "__dask_graph__", None)
+    if graph is not None and not isinstance(x, type) and graph(x) is not None:  # xarray: None over NumPy
         raise ConversionError(
             f"a {type(x).__module__.partition('.')[0]} {type(x).__name__} is lazy: converting it would compute "
             "its whole graph here; run the function on each block with dask_array.map_blocks(f), "

@@ -160,10 +160,14 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
     def __init__(self, wrapped: Any, wrapper: Any, remake: Remake) -> None:
         super().__init__(wrapped, wrapper)
         self._self_remake = remake
+        self._self_through: dict[type, Any] = {}  # the bound wrapper for each class it is reached through
 
     @property  # type: ignore[misc]
     def __class__(self) -> Any:
         return type(self)
+
+    #: a script's ``__main__`` is by name too: true where by-value picklers never ask (see below)
+    _main_by_name = False
 
     def _by_name(self) -> tuple[str, str] | None:
         """``(module, qualname)`` where importing that name gives this very object."""
@@ -172,6 +176,8 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
         qualname: str = getattr(func, "__qualname__", "") or ""
         if not module or not qualname or "<locals>" in qualname:
             return None
+        if module == "__main__" and not self._main_by_name:
+            return None  # cloudpickle asks this reduction for it: decorated again, carried by value
         try:
             found = static_lookup(module, qualname)
         except Exception:
@@ -186,10 +192,29 @@ class DecoratedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg,unused-
         return decorate, (preset, self.__wrapped__, options)
 
     def __copy__(self) -> Any:
-        return self  # as a function: copy and deepcopy give the function itself
+        return self._again(copy.copy)
 
     def __deepcopy__(self, memo: Any) -> Any:
-        return self
+        return self._again(lambda wrapped: copy.deepcopy(wrapped, memo))
+
+    def _again(self, copier: Callable[[Any], Any]) -> Any:
+        """A callable object (a module, a partial) copied, and decorated again; the rest, itself."""
+        wrapped = self.__wrapped__
+        if isinstance(wrapped, (types.FunctionType, types.BuiltinFunctionType, classmethod, staticmethod)):
+            return self  # as Python copies functions: the same object
+        decorate, preset, options = self._self_remake
+        return decorate(preset, copier(wrapped), options)
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is not None or owner is None:
+            return super().__get__(instance, owner)
+        # Reached through the class: one bound wrapper per class, as a function is one object
+        # (dynamo guards on its identity).
+        through = self._self_through
+        bound = through.get(owner)
+        if bound is None:
+            bound = through[owner] = super().__get__(instance, owner)
+        return bound
 
 
 class FastDecoratedFunction(DecoratedFunction):
@@ -206,6 +231,7 @@ class FastDecoratedFunction(DecoratedFunction):
     attribute off the proxy (about 0.15 us each).
     """
 
+    _main_by_name = True  # cloudpickle carries a __main__ function by value without asking
     _torchdynamo_disable = True
     _torchdynamo_disable_msg = "numpy-torch-toolkit converts arguments and results as in eager mode"
 

@@ -45,3 +45,17 @@ def test_map_blocks_runs_a_decorated_function_on_each_block():
     x = da.arange(6, chunks=3, dtype=np.float64)
     assert x.map_blocks(legacy).compute().tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     assert x.map_blocks(on_tensors).compute().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_an_object_whose_dask_graph_is_none_is_not_lazy():
+    class Eager(np.lib.mixins.NDArrayOperatorsMixin):  # as xarray over NumPy: __dask_graph__() is None
+        def __init__(self, data):
+            self.data = data
+
+        def __dask_graph__(self):
+            return None
+
+        def __array__(self, dtype=None, copy=None):
+            return self.data
+
+    assert to_torch(Eager(np.ones(2))).tolist() == [1.0, 1.0]
