@@ -220,3 +220,67 @@ def test_kinds_are_cached_and_the_cache_is_bounded():
         _tree.kind_of(kind)
     assert len(_tree._KINDS) <= _tree._CACHE_LIMIT and len(_tree._NODES) <= _tree._CACHE_LIMIT
     assert toolkit.register_container is register_container
+
+
+def test_a_property_named_in_fields_is_never_set_on_the_callers_state():
+    @register_container(fields=("x",))
+    class Stored:
+        def __init__(self, x):
+            self._store = {"x": x}
+
+        x = property(lambda s: s._store["x"], lambda s, v: s._store.__setitem__("x", v))
+
+    original = Stored(np.ones(2))
+    with pytest.raises(TypeError, match="'x' is a property"):
+        to_torch(original)
+    assert isinstance(original.x, np.ndarray)  # never written to
+
+
+def test_a_copy_that_is_the_object_itself_is_refused():
+    class Same(collections.UserDict):
+        def __copy__(self):
+            return self
+
+    notes = Same(x=np.ones(1))
+    with pytest.raises(TypeError, match="gives the object itself"):
+        to_torch(notes)
+    assert isinstance(notes["x"], np.ndarray)
+
+
+@pytest.mark.parametrize("cls", [list, tuple, dict, int, float, type(None), set])
+def test_pythons_own_types_cannot_be_registered(cls):
+    with pytest.raises(TypeError, match="rules for Python's own types stay"):
+        register_container(cls, flatten=lambda o: ([], None), unflatten=lambda c, v: None)
+
+
+def test_flatten_must_give_pairs():
+    class Bad:
+        def __init__(self, x):
+            self.x = x
+
+    register_container(Bad, flatten=lambda o: ([o.x], None), unflatten=lambda c, v: Bad(*v))
+    with pytest.raises(TypeError, match=r"must give \(key, value\) pairs"):
+        to_torch(Bad(np.ones(2)))
+
+
+def test_a_namespace_subclass_whose_init_wants_arguments():
+    class Config(types.SimpleNamespace):
+        def __init__(self, required, **rest):
+            super().__init__(required=required, **rest)
+
+    out = to_torch(Config(np.ones(1), name="n"))
+    assert type(out) is Config and isinstance(out.required, torch.Tensor) and out.name == "n"
+
+
+def test_a_flatten_that_expects_arrays_does_not_break_a_trace():
+    class Strict:
+        def __init__(self, x):
+            self.x = x
+
+    def flatten(o):
+        assert isinstance(o.x, np.ndarray)
+        return [("x", o.x)], None
+
+    register_container(Strict, flatten=flatten, unflatten=lambda c, v: Strict(*v))
+    with trace():
+        assert isinstance(to_torch(Strict(np.ones(1))).x, torch.Tensor)

@@ -27,3 +27,13 @@ def test_jaxtyping_annotations_name_tensors_and_arrays():
     assert seen["w"].dtype is torch.float32  # Float32 names one dtype: it casts
     assert isinstance(seen["m"], np.ndarray) and seen["m"].dtype == np.float16
     assert isinstance(out, np.ndarray) and out.dtype == np.float32  # so does the return annotation
+
+
+def test_bool_names_one_dtype_and_casts():
+    from jaxtyping import Bool
+
+    @autoconvert
+    def mask(m: Bool[np.ndarray, " n"]) -> None:
+        assert m.dtype == np.bool_
+
+    mask(torch.tensor([1, 0]))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import toolkit
 from toolkit import autoconvert, numpy_inside, torch_in_numpy_out, torch_in_torch_out, trace
 
 
@@ -123,3 +124,72 @@ def test_without_skip_no_path_is_built(monkeypatch):
     assert type(skipping).__call__ is _wrapper.FastDecoratedFunction.__call__  # no plain entry
     if _shortcuts.ON:
         assert type(f).__call__ is not _wrapper.FastDecoratedFunction.__call__  # f keeps its plain entry
+
+
+def test_a_skipped_container_that_holds_itself_is_left_alone_everywhere():
+    from toolkit import numpy_in_numpy_out
+
+    meta = {}
+    meta["self"] = meta
+    f = numpy_in_numpy_out(skip=["b['meta']", "return value"])(lambda b: b["meta"])
+    with pytest.warns(toolkit.GradientDetachedWarning):
+        assert f({"meta": meta, "x": torch.ones(2, requires_grad=True)}) is meta
+    g = torch_in_numpy_out(skip=["b['meta']", "return value"])(lambda b: b["meta"])
+    with trace():
+        assert g({"x": np.ones(1), "meta": meta}) is meta
+
+
+@pytest.mark.parametrize("order", ["skipped first", "skipped last"])
+def test_one_object_at_a_skipped_path_stays_itself_whatever_the_order(order):
+    shared = [np.ones(1)]
+    batch = {"meta": shared, "x": shared} if order == "skipped first" else {"x": shared, "meta": shared}
+    seen = {}
+
+    @torch_in_numpy_out(skip="b['meta']")
+    def f(b):
+        seen.update(b)
+
+    f(batch)
+    assert seen["meta"] is shared and seen["x"] is shared
+
+
+def test_yielded_values_var_args_and_refusals():
+    @torch_in_numpy_out(skip="yielded value[1]")
+    def gen(x):
+        yield x, torch.ones(1)
+
+    ((out, kept),) = list(gen(np.ones(1)))
+    assert isinstance(out, np.ndarray) and isinstance(kept, torch.Tensor)
+
+    @torch_in_torch_out(skip="arrays")  # the *args parameter: every extra positional argument
+    def every(*arrays):
+        return [type(a).__name__ for a in arrays]
+
+    assert every(np.ones(1), np.ones(1)) == ["ndarray", "ndarray"]
+    with pytest.raises(TypeError, match=r"names the \*\*kw parameter"):
+        torch_in_numpy_out(skip="kw")(lambda **kw: kw)
+    with pytest.raises(TypeError, match="no negative index"):
+        torch_in_numpy_out(skip="b[-1]")(lambda b: b)
+
+
+def test_skip_under_a_compiled_caller_is_as_in_eager_mode():
+    @numpy_inside(compile={"backend": "eager"}, skip="keep")
+    def legacy(x, keep):
+        return type(keep).__name__
+
+    eager = legacy(torch.ones(1), torch.zeros(1))
+    compiled = torch.compile(lambda x: legacy(x, torch.zeros(1)), backend="eager")(torch.ones(1))
+    assert eager == compiled == "Tensor"
+
+
+def test_a_failing_flatten_under_skip_is_named_as_without_it():
+    from toolkit import register_container
+
+    class Broken:
+        pass
+
+    register_container(Broken, flatten=lambda b: ({}["nope"], None), unflatten=lambda c, v: None)
+    for options in ({}, {"skip": "b['other']"}):
+        f = torch_in_numpy_out(**options)(lambda b: b)
+        with pytest.raises(TypeError, match=r"argument 'b'\['k'\]: cannot take the .*Broken apart"):
+            f({"k": Broken(), "other": 1})

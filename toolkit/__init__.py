@@ -1,5 +1,6 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
+from ._across import Pickler, dumps, loads
 from ._containers import register_container
 from ._convert import to_numpy, to_torch
 from ._decorators import (
@@ -38,6 +39,9 @@ __all__ = [
     "to_torch",
     "to_numpy",
     "register_container",
+    "dumps",
+    "loads",
+    "Pickler",
     "torch_dtype",
     "numpy_dtype",
     "default_device",

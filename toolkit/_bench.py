@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import gc
 import os
+import pickle
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from . import _decorators as deco
+from ._across import dumps, loads
 from ._containers import register_container
 from ._convert import to_torch
 
@@ -285,6 +287,13 @@ def _run(quick: bool) -> list[Row]:
         [lambda: to_torch(src, dtype=torch.float32), lambda: src.astype(np.float32)], number=number, rounds=3 * scale
     )
     rows.append(Row("to_torch(dtype=float32), 64 MiB float64", t_ours, "NumPy astype(float32)", t_theirs, 1.2))
+    tensor = torch.ones(64 * 2**20 // 4)
+    t_ours, t_theirs = _best(
+        [lambda: loads(*dumps(tensor)), lambda: pickle.loads(pickle.dumps(tensor, protocol=5))],
+        number=1,
+        rounds=3 * scale,
+    )
+    rows.append(Row("dumps + loads, 64 MiB tensor", t_ours, "pickle protocol 5 (torch's reduction)", t_theirs, 0))
     return rows
 
 

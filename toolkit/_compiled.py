@@ -167,6 +167,8 @@ class CompiledMirrorOut(MirrorOut):
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of the decorated function: traceable, so a compiled caller inlines the body."""
+        if self.skip is not None:
+            return None  # skip=: every call takes the eager path, which finds the paths
         on_tensors, full, restore = self._on_tensors, self.__call__, self.restore
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import inspect
 import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 
 from ._dynamo import skip_frames
+from ._errors import ConversionError
 
 __all__ = ["Node", "builtin_node", "on_change", "pytree_node", "register_container", "registered_node"]
 
@@ -82,9 +84,14 @@ _registered: dict[type, Node] = {}
 on_change: list[Callable[[], None]] = []
 
 
+_OWN = (list, tuple, dict, int, float, complex, bool, type(None), set, frozenset)
+
+
 def _refused(cls: type) -> str | None:
     if issubclass(cls, (str, bytes)):
         return "strings are leaves"
+    if cls in _OWN:
+        return "the rules for Python's own types stay (register a subclass of your own instead)"
     if issubclass(cls, (np.ndarray, np.generic, torch.Tensor)):
         return "arrays and tensors are leaves: they are what is converted"
     return None
@@ -106,10 +113,28 @@ def _by_fields(cls: type, fields: tuple[str, ...]) -> Node:
     return Node(cls.__qualname__, flatten, unflatten)
 
 
-def _copy_with(obj: Any, pairs: Iterable[tuple[str, Any]]) -> Any:
-    """A shallow copy of ``obj`` with these attributes set directly (frozen and slotted classes too)."""
-    new = copy.copy(obj)
+def _copy_with(obj: Any, pairs: Iterable[tuple[str, Any]], new: Any = None) -> Any:
+    """A shallow copy of ``obj`` with these attributes set directly (frozen and slotted classes too).
+
+    A property (or another computed attribute) is never set: its setter could write into state the
+    copy shares with the caller's object. It must read back the converted value, else the
+    conversion raises, as for dataclasses.
+    """
+    if new is None:
+        new = copy.copy(obj)
+    if new is obj:
+        raise ConversionError(f"cannot rebuild the {type(obj).__name__}: copy.copy() gives the object itself")
+    cls = type(obj)
     for name, value in pairs:
+        attr = inspect.getattr_static(cls, name, None)
+        if hasattr(type(attr), "__set__") and not isinstance(attr, types.MemberDescriptorType):
+            if getattr(new, name, None) is not value:
+                raise ConversionError(
+                    f"cannot rebuild the {cls.__name__}: its attribute {name!r} is a property, which is "
+                    "never set (its setter could write into the caller's object); let it read an "
+                    "attribute that holds the data, and register that one"
+                )
+            continue
         object.__setattr__(new, name, value)
     return new
 
@@ -117,7 +142,13 @@ def _copy_with(obj: Any, pairs: Iterable[tuple[str, Any]]) -> Any:
 def _by_functions(cls: type, flatten: Callable[[Any], Any], unflatten: Callable[[Any, list[Any]], Any]) -> Node:
     def items_of(obj: Any) -> tuple[Items, Any]:
         items, context = flatten(obj)
-        return [(key, value) for key, value in items], context
+        pairs = list(items)
+        for item in pairs:
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise ConversionError(
+                    f"the flatten of {cls.__qualname__} must give (key, value) pairs, and gave {item!r}"
+                )
+        return pairs, context
 
     def build(obj: Any, context: Any, values: list[Any]) -> Any:
         return unflatten(context, values)
@@ -235,7 +266,10 @@ def _namespace_flatten(obj: Any) -> tuple[Items, Any]:
 
 
 def _namespace_unflatten(obj: Any, context: Any, values: list[Any]) -> Any:
-    return _copy_with(obj, zip(vars(obj), values))
+    cls: Any = type(obj)
+    new = cls.__new__(cls)  # a subclass's __init__ may want arguments: it does not run
+    new.__dict__.update(vars(obj))
+    return _copy_with(obj, zip(vars(obj), values), new)
 
 
 _NAMESPACE = Node("SimpleNamespace", _namespace_flatten, _namespace_unflatten)

@@ -141,11 +141,13 @@ def _jaxtyping(annotation: type) -> Spec | None:
     if base is None:
         return None
     dtypes = getattr(annotation, "dtypes", None)
-    if isinstance(dtypes, (tuple, list)) and len(dtypes) == 1 and isinstance(dtypes[0], str):
+    if isinstance(dtypes, (tuple, list)) and dtypes and all(isinstance(d, str) for d in dtypes):
         try:
-            return Spec(base.kind, np.dtype(dtypes[0]))
+            named = {np.dtype(d) for d in dtypes}  # Bool names 'bool' and 'bool_': one dtype
         except TypeError:  # a dtype NumPy has no name for (bfloat16): no cast
-            pass
+            return base
+        if len(named) == 1:
+            return Spec(base.kind, named.pop())
     return base
 
 

@@ -290,7 +290,9 @@ def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
     if skip is not None:
         if not callable(skip):
             params.check_names("skip", frozenset(), where)  # paths need parameter names
-        settings = dataclasses.replace(settings, skip=parse_skip(skip, where, params.takes))
+        settings = dataclasses.replace(
+            settings, skip=parse_skip(skip, where, params.takes, params.var_args, params.var_kwargs)
+        )
     compiled = options.get("compile", False)
     path: CallPath
     if compiled:

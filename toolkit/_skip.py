@@ -27,8 +27,9 @@ __all__ = ["Skip", "parse_skip", "seed"]
 #: ``(path, value) -> bool``: whether the value at ``path`` stays as it is
 Skip = Callable[[str, Any], bool]
 
-_ROOT = re.compile(r"^(return value|[A-Za-z_][A-Za-z0-9_]*)")
-_STEP = re.compile(r"""\.(\*|[A-Za-z_][A-Za-z0-9_]*)|\[(\*|-?\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\]""")
+_ROOT = re.compile(r"^(return value|yielded value|[A-Za-z_][A-Za-z0-9_]*)")
+_STEP = re.compile(r"""\.(\*|[A-Za-z_][A-Za-z0-9_]*)|\[(\*|\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\]""")
+_RESULTS = ("return value", "yielded value")
 
 
 def _pattern(path: str, where: str) -> tuple[str, re.Pattern[str]]:
@@ -42,7 +43,7 @@ def _pattern(path: str, where: str) -> tuple[str, re.Pattern[str]]:
         if step is None:
             raise TypeError(
                 f"{where}: skip= path {path!r} is not written as errors write paths "
-                "(name['key'], name[0], name.attribute, with * for any one)"
+                "(name['key'], name[0] with no negative index, name.attribute, with * for any one)"
             )
         attr, key = step.group(1), step.group(2)
         if attr == "*":
@@ -57,7 +58,13 @@ def _pattern(path: str, where: str) -> tuple[str, re.Pattern[str]]:
     return root.group(1), re.compile("".join(parts))
 
 
-def parse_skip(value: str | Iterable[str] | Skip | None, where: str, check_root: Callable[[str], bool]) -> Skip | None:
+def parse_skip(
+    value: str | Iterable[str] | Skip | None,
+    where: str,
+    check_root: Callable[[str], bool],
+    star: str | None = None,
+    starstar: str | None = None,
+) -> Skip | None:
     """The ``skip=`` option as a predicate, checked when the decorator is applied."""
     if value is None:
         return None
@@ -72,7 +79,14 @@ def parse_skip(value: str | Iterable[str] | Skip | None, where: str, check_root:
     patterns = []
     for path in paths:
         root, pattern = _pattern(path, where)
-        if root != "return value" and not check_root(root):
+        if root == star and path == root:
+            root, pattern = _pattern(path + "[*]", where)  # the *args parameter: every extra positional
+        if root == starstar and path == root:
+            raise TypeError(
+                f"{where}: skip= path {path!r} names the **{root} parameter; a keyword argument's path "
+                "starts at its keyword (skip='flag' for f(flag=...))"
+            )
+        if root not in _RESULTS and not check_root(root):
             raise TypeError(f"{where}: skip= path {path!r} starts at {root!r}, which is not a parameter")
         patterns.append(pattern)
 
@@ -89,16 +103,20 @@ def seed(skip: Skip, roots: Iterable[tuple[str, Any]]) -> Memo:
 
     def visit(path: str, value: Any) -> None:
         kind = kind_of(type(value))
-        if kind == ATOM or id(value) in seen:
+        if kind == ATOM:
             return
-        if skip(path, value):
+        if skip(path, value):  # before the look at what was seen: a later path may skip it too
             memo[id(value)] = value
             memo[KEEP].append(value)
             return
-        if kind == LEAF:
+        if kind == LEAF or id(value) in seen:
             return
         seen.add(id(value))  # a cycle is the walk's to report
-        for key, member in members(value, kind):
+        try:
+            found = list(members(value, kind))
+        except Exception:  # a flatten that fails: the walk raises it, with the path
+            return
+        for key, member in found:
             visit(path + piece(value, kind, key), member)
 
     for root, value in roots:

@@ -298,7 +298,9 @@ def _node(leaf: Leaf, obj: Any, memo: Memo) -> Any:
 
 
 def _node_of(cls: type) -> Node:
-    kind_of(cls)  # the cache was emptied since: decide again
+    """The node of ``cls`` where the cache was emptied since its kind was read (another thread)."""
+    _KINDS.pop(cls, None)
+    kind_of(cls)  # decide again
     return _NODES[cls]
 
 
@@ -484,14 +486,23 @@ def _key_repr(key: Any) -> str:
         return f"<{type(key).__name__} key whose repr() raised>"
 
 
-def leaves_with_paths(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """``(path, leaf)`` for every leaf of an already converted tree (for the trace)."""
+def leaves_with_paths(obj: Any, path: str = "", _inside: frozenset[int] = frozenset()) -> Iterator[tuple[str, Any]]:
+    """``(path, leaf)`` for every leaf of a tree (for the trace, the mirror rule, the gradient warning).
+
+    A container that holds itself (one ``skip=`` left as it was) is not entered again, and one a
+    registered ``flatten`` cannot take apart (it may expect the unconverted values) is passed by.
+    """
     kind = kind_of(type(obj))
     if kind == LEAF:
         yield path, obj
-    elif kind != ATOM:
-        for key, value in _members(obj, kind):
-            yield from leaves_with_paths(value, path + piece(obj, kind, key))
+    elif kind != ATOM and id(obj) not in _inside:
+        try:
+            found = list(_members(obj, kind))
+        except Exception:
+            return
+        inside = _inside | {id(obj)}
+        for key, value in found:
+            yield from leaves_with_paths(value, path + piece(obj, kind, key), inside)
 
 
 skip_frames(__name__)
