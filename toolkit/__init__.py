@@ -1,6 +1,6 @@
 """Convert between NumPy arrays and torch tensors, once, in a decorator."""
 
-from ._across import Pickler, dumps, loads
+from ._across import Pickler, dumps, loads, register_dask, register_ray
 from ._containers import register_container
 from ._convert import to_numpy, to_torch
 from ._decorators import (
@@ -42,6 +42,8 @@ __all__ = [
     "dumps",
     "loads",
     "Pickler",
+    "register_ray",
+    "register_dask",
     "torch_dtype",
     "numpy_dtype",
     "default_device",

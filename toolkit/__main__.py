@@ -1,4 +1,4 @@
-"""``python -m toolkit info | demo | bench``."""
+"""``python -m toolkit info | demo | bench | trace``."""
 
 import os
 import sys

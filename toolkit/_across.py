@@ -23,6 +23,7 @@ the opt-in, and ``pickle``, ``torch.save`` and ``torch.load`` are unchanged.
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from typing import Any
@@ -31,7 +32,7 @@ import torch
 
 from ._dynamo import skip_frames
 
-__all__ = ["Pickler", "dumps", "loads", "rebuild_tensor", "storage_buffer"]
+__all__ = ["Pickler", "dumps", "loads", "rebuild_tensor", "register_dask", "register_ray", "storage_buffer"]
 
 
 class _Storage:
@@ -113,17 +114,85 @@ class Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if not _takes(obj):
             return NotImplemented
-        device = str(obj.device)
-        if obj.is_conj() or obj.is_neg() or obj.device.type != "cpu":
-            obj = obj.resolve_conj().resolve_neg().cpu()  # new memory, its own storage
-            self._kept.append(obj)
-        storage = obj.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes())
+        data, layout = _parts(obj)
+        key = (data.ctypes.data, data.nbytes)  # views of one storage: one buffer
         box = self._storages.get(key)
         if box is None:
-            box = self._storages[key] = _Storage(storage_buffer(obj))
-        dtype = str(obj.dtype).removeprefix("torch.")
-        return rebuild_tensor, (box, dtype, tuple(obj.shape), obj.stride(), obj.storage_offset(), device)
+            box = self._storages[key] = _Storage(data)
+            self._kept.append(data)  # a resolved or host copy must outlive the pickling
+        return rebuild_tensor, (box, *layout)
+
+
+def _parts(t: torch.Tensor) -> tuple[Any, tuple[str, tuple[int, ...], tuple[int, ...], int, str]]:
+    """A tensor this reduction takes as its storage's bytes (a uint8 NumPy view) and how to view them."""
+    device = str(t.device)
+    if t.is_conj() or t.is_neg() or t.device.type != "cpu":
+        t = t.resolve_conj().resolve_neg().cpu()
+    layout = (str(t.dtype).removeprefix("torch."), tuple(t.shape), t.stride(), int(t.storage_offset()), device)
+    return storage_buffer(t), layout
+
+
+def _from_parts(data: Any, layout: tuple[str, tuple[int, ...], tuple[int, ...], int, str]) -> torch.Tensor:
+    return rebuild_tensor(_storage_from(data), *layout)
+
+
+# -- the engines' serializers -------------------------------------------------------------------
+
+
+def _ray_serialize(t: torch.Tensor) -> Any:
+    if not _takes(t):
+        return ("pickled", pickle.dumps(t, protocol=5))
+    data, layout = _parts(t)
+    return ("buffer", data, layout)  # Ray puts the NumPy array in its object store, out of band
+
+
+def _ray_deserialize(parts: Any) -> torch.Tensor:
+    if parts[0] == "pickled":
+        tensor: torch.Tensor = pickle.loads(parts[1])
+        return tensor
+    return _from_parts(parts[1], parts[2])  # read-only in the object store: a copy, by the rule
+
+
+def register_ray() -> None:
+    """Install this reduction as Ray's serializer for tensors, in the process that calls it.
+
+    Ray keeps serializers per process: call it in the driver, and in the
+    workers through ``ray.init(runtime_env={"worker_process_setup_hook":
+    toolkit.register_ray})``, so the tensors tasks return go out of band too.
+
+    .. versionadded:: 0.3
+    """
+    import ray
+
+    ray.util.register_serializer(torch.Tensor, serializer=_ray_serialize, deserializer=_ray_deserialize)
+
+
+def _dask_serialize(t: torch.Tensor) -> tuple[dict[str, Any], list[Any]]:
+    if not _takes(t):
+        return {"toolkit": "pickled"}, [pickle.dumps(t, protocol=5)]
+    data, layout = _parts(t)
+    return {"toolkit": "buffer", "layout": list(layout)}, [memoryview(data)]
+
+
+def _dask_deserialize(header: dict[str, Any], frames: list[Any]) -> torch.Tensor:
+    if header.get("toolkit") == "pickled":
+        tensor: torch.Tensor = pickle.loads(frames[0])
+        return tensor
+    dtype, shape, stride, offset, device = header["layout"]
+    return _from_parts(frames[0] if frames else b"", (dtype, tuple(shape), tuple(stride), offset, device))
+
+
+def register_dask() -> None:
+    """Install this reduction as Dask distributed's serializer for tensors, in the calling process.
+
+    For the workers: ``client.run(toolkit.register_dask)`` (and call it in the
+    client too, for what it sends and receives).
+
+    .. versionadded:: 0.3
+    """
+    wire: Any = importlib.import_module("distributed.protocol.serialize")  # the module, not its function
+    wire.dask_serialize.register(torch.Tensor)(_dask_serialize)
+    wire.dask_deserialize.register(torch.Tensor)(_dask_deserialize)
 
 
 def dumps(obj: Any) -> tuple[bytes, list[pickle.PickleBuffer]]:

@@ -1,4 +1,4 @@
-"""The command line: ``info``, ``demo`` and ``bench``."""
+"""The command line: ``info``, ``demo``, ``bench`` and ``trace``."""
 
 from __future__ import annotations
 
@@ -145,7 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser.add_argument(
         "--plot", metavar="FILE.png", help="also draw the table as a bar chart (needs matplotlib)"
     )
+    trace_parser = commands.add_parser(
+        "trace",
+        help="run a program under trace() and print where it copies",
+        description="Run SCRIPT.py (or -m MODULE) unchanged under toolkit.trace(); when it ends or is "
+        "interrupted, print to standard error where it copied: one row per function and argument path, "
+        "largest first, then the total. The program's output and exit code are kept.",
+        usage="python -m toolkit trace [--json FILE] (SCRIPT.py | -m MODULE) [ARGS ...]",
+    )
+    trace_parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE as JSON")
+    trace_parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m does")
+    trace_parser.add_argument("program", nargs=argparse.REMAINDER, help="the script and its arguments")
     args = parser.parse_args(argv)
+    if args.command == "trace":
+        from ._trace_cli import run_traced
+
+        if args.module is not None:
+            return run_traced(args.module, args.program, module=True, json_path=args.json)
+        if not args.program:
+            trace_parser.error("give a script (SCRIPT.py ARGS) or -m MODULE")
+        return run_traced(args.program[0], args.program[1:], module=False, json_path=args.json)
     if args.command == "info":
         info()
     elif args.command == "demo":

@@ -59,3 +59,29 @@ def test_an_object_whose_dask_graph_is_none_is_not_lazy():
             return self.data
 
     assert to_torch(Eager(np.ones(2))).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_a_64_mib_tensor_returned_from_a_dask_task_goes_out_of_band():
+    import toolkit
+
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    from distributed.protocol import serialize
+
+    def make():
+        return torch.arange(64 * 2**20 // 4, dtype=torch.float32)
+
+    toolkit.register_dask()
+    header, frames = serialize(make())
+    inband = len(str(header))
+    assert inband < 1024 and sum(memoryview(f).nbytes for f in frames) == 64 * 2**20
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.run(toolkit.register_dask)
+        big = client.submit(make).result()
+        grad = client.submit(lambda: torch.ones(2, requires_grad=True)).result()
+    assert big[-1].item() == 64 * 2**20 // 4 - 1 and grad.requires_grad

@@ -5,12 +5,14 @@ module, which Ray's workers cannot import: they travel by value, as a
 script's functions do.
 """
 
+import pickle
 import sys
 
 import numpy as np
 import pytest
 import torch
 
+import toolkit
 from toolkit import numpy_inside, torch_in_numpy_out
 
 ray = pytest.importorskip("ray", reason="Ray is not installed")
@@ -20,7 +22,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"worker_process_setup_hook": toolkit.register_ray},  # Ray keeps serializers per process
+    )
+    toolkit.register_ray()
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this module
     yield
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -83,3 +92,18 @@ def test_a_local_decorated_function_travels_by_value():
 
     out = ray.get(ray.remote(local).remote(np.zeros(2)))
     assert out.dtype == np.float16 and out.tolist() == [1.0, 1.0]
+
+
+def test_a_64_mib_tensor_returned_from_a_task_goes_out_of_band():
+    from toolkit import _across
+
+    @ray.remote
+    def make():
+        return torch.arange(64 * 2**20 // 4, dtype=torch.float32), torch.ones(3, requires_grad=True)
+
+    big, grad = ray.get(make.remote())
+    assert big.shape == (64 * 2**20 // 4,) and big[-1].item() == 64 * 2**20 // 4 - 1 and grad.requires_grad
+    big[0] = -1.0  # the object store's pages are read-only: the tensor is a copy of its own
+    buffers = []  # what Ray pickles of a tensor now, measured the way Ray pickles it (protocol 5)
+    inband = pickle.dumps(_across._ray_serialize(big), protocol=5, buffer_callback=buffers.append)
+    assert len(inband) < 1024 and sum(b.raw().nbytes for b in buffers) == 64 * 2**20
