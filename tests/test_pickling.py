@@ -70,8 +70,9 @@ def test_plain_pickle_of_a_local_function_fails_as_for_any_local_function():
 
 
 @pytest.mark.slow
-def test_multiprocessing_spawn():
-    ctx = multiprocessing.get_context("spawn")
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_multiprocessing_spawn(method):
+    ctx = multiprocessing.get_context(method)
     with ctx.Pool(1) as pool:
         out = pool.map(helpers.double, [np.ones(2), np.zeros(2)])
     assert [o.tolist() for o in out] == [[2.0, 2.0], [0.0, 0.0]]
