@@ -49,7 +49,7 @@ $(VENV)/.base: setup.cfg setup.py pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" $(TEST_PINS) -e ".[test,compat,dask,plot]"
+	$(PIP) install "$(TORCH_SPEC)" "$(NUMPY_SPEC)" $(foreach pin,$(TEST_PINS),"$(pin)") -e ".[test,compat,dask,plot]"
 	touch $@
 
 $(VENV)/.lint: $(VENV)/.test
