@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import functools
 import inspect
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -124,10 +125,9 @@ def _copy_with(obj: Any, pairs: Iterable[tuple[str, Any]], new: Any = None) -> A
         new = copy.copy(obj)
     if new is obj:
         raise ConversionError(f"cannot rebuild the {type(obj).__name__}: copy.copy() gives the object itself")
-    cls = type(obj)
+    cls: type = type(obj)
     for name, value in pairs:
-        attr = inspect.getattr_static(cls, name, None)
-        if hasattr(type(attr), "__set__") and not isinstance(attr, types.MemberDescriptorType):
+        if _computed(cls, name):
             if getattr(new, name, None) is not value:
                 raise ConversionError(
                     f"cannot rebuild the {cls.__name__}: its attribute {name!r} is a property, which is "
@@ -137,6 +137,13 @@ def _copy_with(obj: Any, pairs: Iterable[tuple[str, Any]], new: Any = None) -> A
             continue
         object.__setattr__(new, name, value)
     return new
+
+
+@functools.lru_cache(maxsize=1024)
+def _computed(cls: type, name: str) -> bool:
+    """Whether ``cls`` makes ``name`` a property (or another computed attribute); slots are not."""
+    attr = inspect.getattr_static(cls, name, None)
+    return hasattr(type(attr), "__set__") and not isinstance(attr, types.MemberDescriptorType)
 
 
 def _by_functions(cls: type, flatten: Callable[[Any], Any], unflatten: Callable[[Any, list[Any]], Any]) -> Node:

@@ -42,6 +42,7 @@ __all__ = [
     "detached",
     "fast_for_caller",
     "fast_numpy",
+    "read_only",
     "numpy_body_leaf",
     "numpy_leaf",
     "plain_numpy",
@@ -130,9 +131,16 @@ def tensor_to_numpy(
     elif copy and not steps:  # a NumPy scalar (0-d) is new memory already
         out = out.copy()
     elif on_graph and not steps:  # the tensor's own memory: a write must not reach autograd's values
+        out = read_only(out)
+    return out[()] if out.ndim == 0 else out
+
+
+def read_only(out: Any) -> Any:
+    """The array over a tensor that requires grad, as the caller gets it: a read-only view."""
+    if type(out) is _ndarray:
         out = out.view()
         out.flags.writeable = False
-    return out[()] if out.ndim == 0 else out
+    return out
 
 
 def _array_to_numpy(x: Any, dtype: np.dtype[Any] | None, float_dtype: np.dtype[Any] | None, copy: bool | None) -> Any:
@@ -189,11 +197,17 @@ def detached(t: torch.Tensor) -> torch.Tensor:
 def fast_for_caller(x: Any) -> Any:
     """A NumPy caller's fast case: an array as it is, a tensor through :func:`fast_numpy`; else ``None``.
 
-    (A tensor that requires grad is for the rules: its array is a read-only view.)
+    A tensor that requires grad gives its detached tensor's array as the rules make it for a
+    NumPy caller: a :func:`read_only` view.
     """
     if type(x) is _ndarray:
         return x
-    return fast_numpy(x) if type(x) is _Tensor else None
+    if type(x) is not _Tensor:
+        return None
+    if x.requires_grad:
+        out = fast_numpy(x.detach())
+        return None if out is None else read_only(out)
+    return fast_numpy(x)
 
 
 def plain_numpy(x: Any) -> Any:
