@@ -24,7 +24,7 @@ BODIES = {
     "matmul": lambda x: x @ x.T,
     "einsum": lambda x: np.einsum("ij,kj->ik", x, x),
     "boolean mask": lambda x: np.where(x > 0, x, 0.1 * x).sum(axis=1),
-    "fft": lambda x: np.abs(np.fft.rfft(x, axis=0)),
+    "fft": lambda x: np.abs(np.fft.rfft(x.astype(np.float64), axis=0)),  # float32: the rfft test below
 }
 
 
@@ -221,3 +221,108 @@ def test_compiled_results_follow_the_mirror_rule_as_eager_ones_do(container):
     assert _kind(_items(want)[0]) == ("tensor", torch.float32, "cpu", (3,))  # the first float's dtype
     for g, w in zip(_items(got), _items(want)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w))
+
+
+# -- checked results (section 7): each case below gave a silently wrong answer before the check ---
+
+
+def _fell_back_with(compiled, *args, match):
+    """Call ``compiled`` once, expecting a CompileFallbackWarning matching ``match``; return the result."""
+    with pytest.warns(CompileFallbackWarning, match=match):
+        return compiled(*args)
+
+
+@pytest.mark.parametrize(
+    "body, arg, match",
+    [
+        (lambda x: np.cumsum(x), torch.full((200,), 1, dtype=torch.int8), "dtype int8 where NumPy gives int64"),
+        (lambda x: x / 3, torch.tensor([2**40 + 1, 7]), "dtype float32 where NumPy gives float64"),
+    ],
+    ids=["int8 cumsum accumulates in int64", "int64 / 3 is float64"],
+)
+def test_a_compiled_dtype_numpy_would_not_give_falls_back_to_numpys_answer(body, arg, match):
+    compiled = numpy_inside(compile=EAGER)(body)
+    got = _fell_back_with(compiled, arg, match=match)
+    want = numpy_inside(body)(arg)
+    assert got.dtype == want.dtype and torch.equal(got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # that signature takes the eager path for good: no second warning
+        assert torch.equal(compiled(arg), want)
+
+
+def test_rfft_of_float32_is_complex64_as_in_numpy_2():
+    body = lambda x: np.fft.rfft(x)  # noqa: E731
+    x = torch.from_numpy(X[:, 0].copy())
+    want_dtype = np.fft.rfft(X[:, 0]).dtype  # complex64 on NumPy 2, complex128 on NumPy 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompileFallbackWarning)
+        got = numpy_inside(compile=EAGER, restore_dtype=False)(body)(x)
+    assert got.dtype is {np.complex64: torch.complex64, np.complex128: torch.complex128}[want_dtype.type]
+    fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
+    assert bool(fell_back) == (want_dtype == np.complex64)
+
+
+def test_a_namedtuple_result_keeps_its_type_and_the_mirror_rules_dtype():
+    body = lambda a: np.linalg.eigh(a)  # noqa: E731
+    a = torch.from_numpy((X.T @ X).astype(np.float32))
+    got = _fell_back_with(numpy_inside(compile=EAGER)(body), a, match="where NumPy gives EighResult")
+    want = numpy_inside(body)(a)
+    assert type(got) is type(want) and got.eigenvalues.dtype is torch.float32
+
+
+def test_each_function_has_its_own_recompile_limit_and_hitting_it_falls_back():
+    helpers = [numpy_inside(compile={"backend": "eager", "dynamic": False})(lambda x, k=k: x + k) for k in range(10)]
+    x = torch.ones(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileFallbackWarning)
+        for k, helper in enumerate(helpers):  # the 9th and 10th helper compile as the first did
+            assert torch.equal(helper(x), x + k)
+    shaped = helpers[0]
+    limit = torch._dynamo.config.recompile_limit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompileFallbackWarning)
+        for n in range(1, limit + 3):  # a new shape each call, without dynamic shapes: a recompile each
+            assert torch.equal(shaped(torch.ones(n)), torch.ones(n))
+    assert [str(w.message) for w in caught if issubclass(w.category, CompileFallbackWarning)][-1:] != []
+
+
+def test_the_bodys_own_exceptions_reach_the_caller_as_numpy_raises_them():
+    @numpy_inside(compile=EAGER)
+    def checked(x):
+        if x.ndim != 2:
+            raise ValueError("x must be 2-D")
+        return x * 2
+
+    with pytest.raises(ValueError, match="^x must be 2-D$"):
+        checked(torch.ones(3))
+
+    divide = numpy_inside(compile=EAGER)(lambda x: x // 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = divide(torch.arange(3))  # NumPy only warns, and gives zeros
+    assert torch.equal(out, torch.zeros(3, dtype=torch.int64))
+    assert any(issubclass(w.category, RuntimeWarning) and "divide" in str(w.message) for w in caught)
+
+
+def test_an_in_place_write_never_reaches_a_callers_grad_tensor():
+    @numpy_inside(compile=EAGER)
+    def scale(x):
+        x *= 2
+        return x
+
+    leaf = torch.ones(3, requires_grad=True)
+    caller = leaf * 1  # a non-leaf tensor that requires grad
+    out = scale(caller)
+    assert torch.equal(caller.detach(), torch.ones(3))  # the caller's tensor is as it was
+    assert torch.equal(out.detach(), torch.full((3,), 2.0))
+    out.sum().backward()
+    assert torch.equal(leaf.grad, torch.full((3,), 2.0))
+
+
+def test_under_fullgraph_a_body_known_not_to_trace_raises_one_sentence():
+    branchy = numpy_inside(compile=EAGER)(lambda x: x * 2 if x.sum() > 0 else x)
+    with pytest.warns(CompileFallbackWarning):
+        branchy(torch.ones(3))  # found not to trace
+    with pytest.raises(Exception, match=r"cannot be traced by torch.compile .* numpy_inside\(op=True\)") as caught:
+        torch.compile(lambda x: branchy(x) + 1, fullgraph=True, backend="eager")(torch.ones(3))
+    assert "Traceback" not in str(caught.value).splitlines()[0]

@@ -125,6 +125,7 @@ def test_metric_returns_numpy_scalar():
         (torch_in_numpy_out, {"restore_dtype": False}),
         (autoconvert, {"restore_dtype": True}),
         (numpy_in_numpy_out, {"compile": True}),
+        (torch_inside, {"op": True}),
     ],
 )
 def test_options_that_mean_nothing_are_refused_when_applied(decorator, option):
@@ -891,7 +892,7 @@ def test_a_positional_option_says_options_are_keyword_only():
 
 def test_help_and_signature_show_each_decorators_own_options():
     params = inspect.signature(numpy_inside).parameters
-    assert list(params) == ["func", "dtype", "float_dtype", "only", "exclude", "skip", "restore_dtype", "compile"]
+    assert list(params) == ["func", "dtype", "float_dtype", "only", "exclude", "skip", "restore_dtype", "compile", "op"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in params.items() if name != "func")
     assert "restore_dtype:" in numpy_inside.__doc__ and "device:" not in numpy_inside.__doc__
     assert "device:" in torch_in_numpy_out.__doc__ and "no_grad:" in torch_in_numpy_out.__doc__
@@ -1005,9 +1006,9 @@ def test_the_typed_options_are_the_tables():
         typed = _decorators.TYPED_OPTIONS[row.name]
         assert set(typed.__required_keys__ | typed.__optional_keys__) == set(_presets.options_of(row)), row.name
         assert list(inspect.signature(getattr(_decorators, row.name)).parameters)[1:] == list(_presets.options_of(row))
-    # the options object holds every option but compile= (which chooses the call path), no default of its own
+    # the options object holds every option but compile= and op= (which choose the call path), no default of its own
     fields = dataclasses.fields(_calls.Options)
-    assert {f.name for f in fields} == {o.name for o in _presets.OPTIONS} - {"compile"}
+    assert {f.name for f in fields} == {o.name for o in _presets.OPTIONS} - {"compile", "op"}
     assert all(f.default is dataclasses.MISSING for f in fields)
 
 

@@ -21,6 +21,8 @@ PACKAGE = Path(toolkit.__file__).parent
 # must stay compilable), and _compiled, whose code compiled callers trace on purpose.
 NOT_MARKED = {"__init__", "__main__", "_bench", "_cli", "_version", "_compiled"}
 MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]))
+# Module-level functions a compiled caller inlines on purpose (skip_frames(__name__, keep=...)).
+TRACED = {"_operator": {"traced_call", "entry"}, "_by_value": {"RemadeOperator"}}
 
 
 @pytest.mark.parametrize("name", [m for m in MODULES if m not in NOT_MARKED])
@@ -28,13 +30,24 @@ def test_every_library_module_marks_its_own_functions_for_dynamo(name):
     module = importlib.import_module(f"toolkit.{name}")
     functions = [
         func
-        for value in vars(module).values()
+        for key, value in vars(module).items()
+        if key not in TRACED.get(name, ())
         for func in _dynamo._functions(value, module.__name__)  # its functions, its classes' methods
     ]
     unmarked = [f.__qualname__ for f in functions if not getattr(f, "_torchdynamo_disable", False)]
     assert not unmarked, f"toolkit.{name} does not mark {unmarked}: end it with skip_frames(__name__)"
     source = (PACKAGE / f"{name}.py").read_text()
-    assert source.rstrip().endswith("skip_frames(__name__)")  # marked where it is defined
+    keep = TRACED.get(name)
+    last = f"skip_frames(__name__, keep={tuple(sorted(keep))!r})" if keep else "skip_frames(__name__)"
+    assert source.rstrip().replace('"', "'").endswith(last)  # marked where it is defined
+
+
+def test_what_compiled_callers_inline_stays_traceable():
+    from toolkit import _operator
+
+    for name in TRACED["_operator"]:
+        func = getattr(_operator, name)
+        assert not getattr(func, "_torchdynamo_disable", False), name
 
 
 def test_the_compiled_path_stays_traceable():

@@ -234,6 +234,22 @@ def run(quick: bool = False, compiled: bool = True) -> list[Row]:
     return rows + _compiled_rows(quick) if compiled else rows
 
 
+def _operator_case() -> tuple[str, Callable[[], Any], str, Callable[[], Any], float, int]:
+    """``numpy_inside(op=...)`` called eagerly against the same ``custom_op`` written by hand."""
+
+    def body(a, b, c):  # type: ignore[no-untyped-def]
+        return a + b * c
+
+    ours = deco.numpy_inside(op="toolkit_bench::ours")(body)
+
+    def kernel(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(body(a.numpy(), b.numpy(), c.numpy()))
+
+    hand = torch.library.custom_op("toolkit_bench::by_hand", kernel, mutates_args=())
+    a, b, c = (torch.ones(16) for _ in range(3))
+    return ("numpy_inside(op=...), 3 tensors", lambda: ours(a, b, c), "custom_op by hand", lambda: hand(a, b, c), 1.5, 100)
+
+
 def _run(quick: bool) -> list[Row]:
     scale = 1 if quick else 4
     model, hand = _Model(), _ByHand()
@@ -265,6 +281,7 @@ def _run(quick: bool) -> list[Row]:
             100,
         )
     )
+    cases.append(_operator_case())
     # Many short rounds, alternating, in passes over all the cases: the best of each is what the
     # machine gives when it is quiet, and a busy second spoils one pass of a case, not all of them.
     best: dict[str, list[float]] = {}

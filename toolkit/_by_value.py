@@ -59,6 +59,30 @@ class Remade:
         return held
 
 
+class RemadeOperator(Remade):
+    """An operator's (``numpy_inside(op=...)``): registered again where it is unpickled, and traced.
+
+    A compiled caller inlines the stand-in, this ``__call__`` and the operator's
+    own entry, so a copy carried by value stays one node in a ``fullgraph``
+    graph. The parameters are all named (an operator takes no ``*args``).
+    """
+
+    def __reduce__(self) -> Any:
+        return _operator_again, self.remake
+
+    def __call__(self, me: Any, given: dict[str, Any]) -> Any:
+        if self.decorated is None:  # not made again yet (never, in the process that made it)
+            return Remade.__call__(self, me, given)
+        return self.decorated(**given)
+
+
+def _operator_again(decorate: Callable[..., Any], preset: str, func: Any, options: dict[str, Any]) -> Remade:
+    """The unpickled copy's state: the operator registered now, in this process."""
+    remade = RemadeOperator(decorate, preset, func, options)
+    remade.decorated = decorate(preset, func, options)
+    return remade
+
+
 class _Shape:
     """The body's parameters, to hand the decorated function the arguments the caller gave, and no more.
 
@@ -151,10 +175,10 @@ def stand_in(decorate: Callable[..., Any], preset: str, func: types.FunctionType
     namespace: dict[str, Any] = {}
     exec(_source(code, name, state), namespace)  # made from the code's own identifiers
     make = types.FunctionType(namespace["make"].__code__, func.__globals__, "make")
-    made = make(Remade(decorate, preset, func, options))
+    made = make((RemadeOperator if options.get("op") else Remade)(decorate, preset, func, options))
     made.__defaults__ = func.__defaults__
     made.__kwdefaults__ = func.__kwdefaults__
     return made
 
 
-skip_frames(__name__)
+skip_frames(__name__, keep=("RemadeOperator",))

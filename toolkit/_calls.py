@@ -343,6 +343,10 @@ class CallPath:
         """The ``__call__`` of a decorated plain function: its plain entry, where the options allow one."""
         return plain_entry(self.plan(), wrapped)
 
+    def members(self) -> dict[str, Any]:
+        """Attributes the decorated function adds (an operator's ``operator``, ``fake``, ``backward``)."""
+        return {}
+
     def plan(self) -> Plan | None:
         """What the plain entry needs, or ``None`` where the options leave something to decide per call."""
         opts = self.options

@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import types
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._calls import Call, Options, caller_level
-from ._errors import CompileFallbackWarning
+from ._errors import CompileFallbackWarning, ToolkitError
 from ._mirror import observe
 from ._outputs import MirrorOut
 from ._params import Params
+from ._tree import leaves_with_paths, walk
 
-__all__ = ["CompiledMirrorOut"]
+__all__ = ["CompiledMirrorOut", "UntraceableError", "difference", "signature"]
 
 _Tensor = torch.Tensor
 
@@ -114,7 +117,13 @@ def traced(
 
 
 class CompiledMirrorOut(MirrorOut):
-    """``numpy_inside`` with ``compile=``: the mirror rule, the body compiled for tensor callers."""
+    """``numpy_inside`` with ``compile=``: the mirror rule, the body compiled for tensor callers.
+
+    The first call of each argument signature (its tensors' dtypes, shapes,
+    devices and grad flags, its other values) also runs the NumPy body on host
+    copies and compares (:func:`difference`): on a difference that signature
+    takes the eager path for good, with a :class:`CompileFallbackWarning`.
+    """
 
     def __init__(
         self,
@@ -131,8 +140,10 @@ class CompiledMirrorOut(MirrorOut):
         # wrap_numpy cannot be called inside traced code: made now, traced in every call.
         self._on_tensors = torch.compiler.wrap_numpy(func)  # type: ignore[no-untyped-call]
         self._compiled: Callable[..., Any] | None = None
-        self._fell_back: str | None = None  # why tracing failed, once it has
+        self._fell_back: str | None = None  # why tracing failed, once it has: the eager path for good
+        self._checked: dict[Any, bool] = {}  # argument signature -> whether the compiled body agrees with NumPy
         self._compile_lock = threading.Lock()
+        self.untraceable = _untraceable_check(self)
 
     def __call__(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -140,41 +151,197 @@ class CompiledMirrorOut(MirrorOut):
         if self._fell_back is None and self.skip is None:  # skip=: the eager path, which finds the paths
             call = observe((args, kwargs), self.settings(instance, args, kwargs))  # the mirror rule: arguments
             if call.kind == "torch":
-                try:
-                    return self._run(instance, args, kwargs, call)
-                except torch._dynamo.exc.TorchDynamoException as exc:
-                    self._fall_back(exc)
+                key = signature((args, kwargs))
+                agrees = self._checked.get(key)
+                if agrees is not False:
+                    return self._run(wrapped, instance, args, kwargs, call, key, agrees is None)
         return super().__call__(wrapped, instance, args, kwargs)
 
-    def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], call: Call) -> Any:
+    def _run(
+        self,
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        call: Call,
+        key: Any,
+        check: bool,
+    ) -> Any:
         """The compiled body on the caller's tensors; its results by the mirror rule, as in eager mode."""
         if self._compiled is None:
             with self._compile_lock:
                 if self._compiled is None:
-                    self._compiled = torch.compile(self._on_tensors, fullgraph=True, **self._compile_options)
+                    own = _own_code(self._on_tensors, self.function[:-2])  # its own recompile limit
+                    self._compiled = torch.compile(own, fullgraph=True, **self._compile_options)
         body_args = (instance, *args) if instance is not None and self.offset else args
-        return self.finish(self._compiled(*body_args, **kwargs), call, "return value")
+        # an in-place write by the body must not reach a caller's tensor that requires grad
+        body_args, body_kwargs = walk(_differentiable_copy, (body_args, kwargs), {})
+        host = _host_copies((body_args, kwargs)) if check else None  # before the body can write to them
+        try:
+            raw = self._compiled(*body_args, **body_kwargs)
+        except Exception as exc:  # a tracing failure, the recompile limit, or the body's own error
+            out = super().__call__(wrapped, instance, args, kwargs)  # NumPy's answer, or NumPy's exception
+            if isinstance(exc, (torch._dynamo.exc.TorchDynamoException, torch._dynamo.exc.FailOnRecompileLimitHit)):
+                self._fall_back(_first_line(exc))
+            else:
+                self._disagree(key, f"the compiled body raised {type(exc).__name__}: {_first_line(exc)}")
+            return out
+        if host is not None:
+            found = self._compare(raw, *host)
+            if found is not None:
+                self._disagree(key, found)
+                return super().__call__(wrapped, instance, args, kwargs)
+            self._checked[key] = True
+        return self.finish(raw, call, "return value")
 
-    def _fall_back(self, exc: Exception) -> None:
-        lines = str(exc).strip().splitlines()
-        self._fell_back = reason = lines[0] if lines else type(exc).__name__
-        warnings.warn(
-            f"numpy_inside(compile=True): torch.compile cannot trace {self.function} ({reason}); "
-            "it runs as plain NumPy from now on",
-            CompileFallbackWarning,
-            stacklevel=caller_level(),
+    def _compare(self, raw: Any, host_args: tuple[Any, ...], host_kwargs: dict[str, Any]) -> str | None:
+        """How the compiled results differ from the NumPy body's on host copies, or ``None``."""
+        try:
+            want = self.run(self.func, host_args, host_kwargs)
+        except Exception as exc:
+            return f"NumPy raises {type(exc).__name__}: {_first_line(exc)}"
+        return difference(raw, want, "return value")
+
+    def _disagree(self, key: Any, why: str) -> None:
+        self._checked[key] = False
+        self._warn(f"compiled, {self.function} differs from NumPy for these arguments ({why}); it runs as plain "
+                   "NumPy for them from now on")
+
+    def _fall_back(self, reason: str) -> None:
+        self._fell_back = reason
+        self._warn(f"torch.compile cannot trace {self.function} ({reason}); it runs as plain NumPy from now on")
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(f"numpy_inside(compile=True): {message}", CompileFallbackWarning, stacklevel=caller_level())
+
+    def untraceable_message(self) -> str:
+        return (
+            f"{self.function} cannot be traced by torch.compile ({self._fell_back}), so it cannot sit in a "
+            "fullgraph=True graph: make it a NumPy operator with numpy_inside(op=True) and .fake "
+            "(docs: NumPy code in compiled models)"
         )
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         """The ``__call__`` of the decorated function: traceable, so a compiled caller inlines the body."""
         if self.skip is not None:
             return None  # skip=: every call takes the eager path, which finds the paths
-        on_tensors, full, restore = self._on_tensors, self.__call__, self.restore
+        on_tensors, full, restore, untraceable = self._on_tensors, self.__call__, self.restore, self.untraceable
 
         def call(proxy: Any, /, *args: Any, **kwargs: Any) -> Any:
             if torch.compiler.is_compiling():  # inside a caller's compiled graph
+                untraceable()
                 return traced(wrapped, on_tensors, restore, args, kwargs, lambda: full(wrapped, None, args, kwargs))
             return full(wrapped, None, args, kwargs)
 
         call.__qualname__ = "CompiledNumpyFunction.__call__"
         return call
+
+
+class UntraceableError(ToolkitError, TypeError):
+    """A compiled NumPy body known not to trace, inside a caller's ``fullgraph=True`` graph."""
+
+
+def _untraceable_check(path: CompiledMirrorOut) -> Callable[[], None]:
+    """What a compiled caller runs, once, while tracing: one sentence where the body is known not to trace."""
+
+    def check() -> None:
+        if path._fell_back is not None:
+            raise UntraceableError(path.untraceable_message())
+
+    return torch._dynamo.assume_constant_result(check)  # type: ignore[no-any-return]
+
+
+def _own_code(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``func`` behind a function with a code object of its own: dynamo counts recompiles per code object."""
+
+    def trampoline(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    label = "".join(c if c.isalnum() else "_" for c in name)
+    code = trampoline.__code__.replace(co_name=f"numpy_inside_{label}", co_qualname=f"numpy_inside_{label}")
+    return types.FunctionType(code, trampoline.__globals__, code.co_name, None, trampoline.__closure__)
+
+
+def _host_copies(values: Any) -> Any:
+    """``values`` with every tensor a NumPy copy on the host, for the NumPy body the check runs."""
+    from ._convert import to_numpy
+
+    return to_numpy(values, copy=True)
+
+
+def _differentiable_copy(x: Any) -> Any:
+    return x.clone() if isinstance(x, _Tensor) and x.requires_grad else x
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def signature(values: Any) -> tuple[Any, ...]:
+    """What makes a call new for the check: each leaf's path, and a tensor's dtype, shape, device and
+    grad flag, a scalar's value (dynamo specialises on it), any other value's type."""
+    key: list[Any] = []
+    for path, leaf in leaves_with_paths(values):
+        if isinstance(leaf, _Tensor):
+            key.append((path, leaf.dtype, tuple(leaf.shape), leaf.device, leaf.requires_grad))
+        elif isinstance(leaf, (int, float, complex, str, bytes, type(None))):
+            key.append((path, type(leaf), leaf))
+        else:
+            key.append((path, type(leaf)))
+    return tuple(key)
+
+
+#: (rtol) by NumPy dtype kind and size, with atol = rtol * the largest magnitude NumPy gives
+_RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-9, 16: 1e-9}
+
+
+def difference(got: Any, want: Any, where: str) -> str | None:
+    """How a compiled result differs from NumPy's, in kind, dtype (as NumPy names it) or value, or ``None``.
+
+    NumPy scalars and 0-d arrays are both 0-d tensors in the compiled body, and count as one kind.
+    """
+    if isinstance(want, (np.ndarray, np.generic)) and not isinstance(want, (str, bytes)):
+        if not isinstance(got, _Tensor):
+            return f"{where} is {type(got).__name__} where NumPy gives an array"
+        want = np.asarray(want)
+        mine = got.detach().cpu().resolve_conj().numpy() if got.dtype in _HOST else None
+        dtype = mine.dtype if mine is not None else got.dtype
+        if dtype != want.dtype:
+            return f"{where} has dtype {dtype} where NumPy gives {want.dtype}"
+        if mine.shape != want.shape:
+            return f"{where} has shape {mine.shape} where NumPy gives {want.shape}"
+        if want.dtype.kind in "fc":
+            rtol = _RTOL.get(want.dtype.itemsize // (2 if want.dtype.kind == "c" else 1), 1e-4)
+            scale = float(np.nanmax(np.abs(want), initial=0.0)) if want.size else 0.0
+            if not np.allclose(mine, want, rtol=rtol, atol=rtol * scale, equal_nan=True):
+                return f"{where} differs from NumPy's values"
+        elif not np.array_equal(mine, want):
+            return f"{where} differs from NumPy's values"
+        return None
+    if type(got) is not type(want):
+        return f"{where} is {type(got).__name__} where NumPy gives {type(want).__name__}"
+    if isinstance(want, (list, tuple)):
+        if len(got) != len(want):
+            return f"{where} has {len(got)} items where NumPy gives {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            found = difference(g, w, f"{where}[{i}]")
+            if found is not None:
+                return found
+    elif isinstance(want, dict):
+        if list(got) != list(want):
+            return f"{where} has keys {list(got)} where NumPy gives {list(want)}"
+        for k in want:
+            found = difference(got[k], want[k], f"{where}[{k!r}]")
+            if found is not None:
+                return found
+    elif isinstance(want, (int, float, complex, bool)) and got != want and not (want != want and got != got):
+        return f"{where} is {got!r} where NumPy gives {want!r}"
+    return None
+
+
+_HOST = {
+    t
+    for t in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16)
+    + (torch.float32, torch.float64, torch.complex64, torch.complex128)
+}

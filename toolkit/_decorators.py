@@ -61,6 +61,7 @@ class TorchInsideOptions(TorchBodyOptions, total=False):
 class NumpyInsideOptions(BodyOptions, total=False):
     restore_dtype: bool
     compile: bool | Mapping[str, Any]
+    op: bool | str
 
 
 def _body(**options: Unpack[BodyOptions]) -> None: ...

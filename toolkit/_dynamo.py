@@ -65,14 +65,17 @@ def opaque(func: F) -> F:
     return func
 
 
-def skip_frames(module_name: str) -> None:
-    """Mark every function defined in the module (and in its classes) as :func:`opaque`.
+def skip_frames(module_name: str, keep: tuple[str, ...] = ()) -> None:
+    """Mark every function defined in the module (and in its classes) as :func:`opaque`,
+    but the module-level functions named in ``keep`` (what compiled callers trace).
 
     Each module of the package calls it on itself, last (``skip_frames(__name__)``),
     but for ``_compiled``, whose code is what compiled callers trace.
     """
     module = sys.modules[module_name]
-    for value in vars(module).values():
+    for name, value in vars(module).items():
+        if name in keep:
+            continue
         for func in _functions(value, module_name):
             opaque(func)
 

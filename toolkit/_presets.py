@@ -231,8 +231,19 @@ OPTIONS = (
         "gives ``torch.compile`` options).",
         lambda p: p.body == "numpy" and p.caller == "mirror",
     ),
+    Option(
+        "op",
+        "bool | str",
+        False,
+        "register the NumPy body as a torch operator (``torch.library.custom_op``; "
+        '``"namespace::name"`` names it), so compiled and exported models call it and gradients '
+        "flow through its ``.backward``; register its results' shapes with ``.fake``.",
+        lambda p: p.body == "numpy" and p.caller == "mirror",
+    ),
 )
 _OPTIONS = {o.name: o for o in OPTIONS}
+#: what ``.fake`` and ``.backward`` add to an operator's options (so a copy made again has them)
+_OPERATOR_PARTS = {"fake", "backward"}
 _COMPILE_KEYS = ("backend", "mode", "options", "dynamic", "disable")
 
 
@@ -262,12 +273,13 @@ def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
     """
     preset = _BY_NAME[name]
     where = f"@{name}"
-    unknown = set(options) - set(options_of(preset))
+    unknown = set(options) - set(options_of(preset)) - (_OPERATOR_PARTS if options.get("op") else set())
     if unknown:
         _refuse_unknown(preset, unknown, where)
     settings = _settings(options, where)
     if func is None:
         return lambda f: decorate(name, f, options)
+    options = dict(options)  # this function's own: an operator keeps its .fake and .backward here
     if isinstance(func, type):
         raise TypeError(
             f"{where} decorates functions and methods, not classes: decorate the method that takes "
@@ -295,7 +307,13 @@ def decorate(name: str, func: Any, options: dict[str, Any]) -> Any:
         )
     compiled = options.get("compile", False)
     path: CallPath
-    if compiled:
+    if options.get("op"):
+        from ._operator import OperatorOut
+
+        if not isinstance(func, types.FunctionType):
+            raise TypeError(f"{where}(op=...) makes operators from module-level Python functions, not {func!r}")
+        path = OperatorOut(qualname, params, preset.body, settings, bound_offset(func), inner, options["op"], options)
+    elif compiled:
         from ._compiled import CompiledMirrorOut
 
         path = CompiledMirrorOut(qualname, params, preset.body, settings, bound_offset(func), inner, compiled)
@@ -310,6 +328,8 @@ def _settings(options: dict[str, Any], where: str) -> Options:
         if flag in options and not isinstance(options[flag], bool):
             raise TypeError(f"{where}: {flag} must be True or False, got {options[flag]!r}")
     compiled = options.get("compile", False)
+    if options.get("op") and compiled:
+        raise TypeError(f"{where} takes compile= or op=, not both: op= makes the body one operator in compiled graphs")
     if not isinstance(compiled, (bool, Mapping)):
         raise TypeError(f"{where}: compile must be True, False or a dict of torch.compile options, got {compiled!r}")
     if isinstance(compiled, Mapping):

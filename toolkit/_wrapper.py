@@ -339,7 +339,8 @@ def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
         cls = FastDecoratedFunction
         plain = None if stream is not None else path.plain_call(func)
         if plain is not None:
-            cls = type(cls.__name__, (cls,), {"__call__": plain, "__module__": __name__, **_for_dynamo(plain)})
+            members = {"__call__": plain, "__module__": __name__, **_for_dynamo(plain), **path.members()}
+            cls = type(cls.__name__, (cls,), members)
     return cls(func, stream or path, remake)
 
 
