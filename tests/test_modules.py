@@ -19,7 +19,7 @@ from toolkit import _dynamo
 PACKAGE = Path(toolkit.__file__).parent
 # Not library code a decorated call runs: the entry points and the benchmark (whose bodies
 # must stay compilable), and _compiled, whose code compiled callers trace on purpose.
-NOT_MARKED = {"__init__", "__main__", "_bench", "_cli", "_version", "_compiled"}
+NOT_MARKED = {"__init__", "__main__", "_bench", "_cli", "_version", "_compiled", "_traced"}
 MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]))
 # Module-level functions a compiled caller inlines on purpose (skip_frames(__name__, keep=...)).
 TRACED = {"_operator": {"traced_call", "entry"}, "_by_value": {"RemadeOperator"}}

@@ -343,6 +343,14 @@ class CallPath:
         """The ``__call__`` of a decorated plain function: its plain entry, where the options allow one."""
         return plain_entry(self.plan(), wrapped)
 
+    def traced_entry(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
+        """What a compiled caller traces for a torch body whose caller gets tensors (``_traced``), or ``None``."""
+        if self.body != "torch" or not (self.torch_results or self.mirror):
+            return None
+        from ._traced import traced_entry
+
+        return traced_entry(self, wrapped)
+
     def members(self) -> dict[str, Any]:
         """Attributes the decorated function adds (an operator's ``operator``, ``fake``, ``backward``)."""
         return {}

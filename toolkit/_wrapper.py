@@ -338,9 +338,13 @@ def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
     if isinstance(func, types.FunctionType):
         cls = FastDecoratedFunction
         plain = None if stream is not None else path.plain_call(func)
-        if plain is not None:
-            members = {"__call__": plain, "__module__": __name__, **_for_dynamo(plain), **path.members()}
-            cls = type(cls.__name__, (cls,), members)
+        traced = None if stream is not None else path.traced_entry(func)
+        members = {**_for_dynamo(plain), "__call__": plain} if plain is not None else {}
+        if traced is not None:  # a torch body: dynamo traces the conversions with it
+            members.update(_torchdynamo_disable=False, _torchdynamo_inline=traced)
+        members.update(path.members())
+        if members:
+            cls = type(cls.__name__, (cls,), {"__module__": __name__, **members})
     return cls(func, stream or path, remake)
 
 
