@@ -67,6 +67,7 @@ def test_bench_has_a_row_per_decorator_and_each_contract_case():
         "zero copy",
         "dtype=float32",
         "dumps + loads",
+        "NumPy operator",
     ):
         assert sum(name in case for case in cases) == 1, name
     assert all(r.toolkit_us > 0 and r.baseline_us > 0 for r in rows)

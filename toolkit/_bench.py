@@ -247,7 +247,7 @@ def _operator_case() -> tuple[str, Callable[[], Any], str, Callable[[], Any], fl
 
     hand = torch.library.custom_op("toolkit_bench::by_hand", kernel, mutates_args=())
     a, b, c = (torch.ones(16) for _ in range(3))
-    return ("numpy_inside(op=...), 3 tensors", lambda: ours(a, b, c), "custom_op by hand", lambda: hand(a, b, c), 1.5, 100)
+    return ("NumPy operator (op=...), 3 tensors", lambda: ours(a, b, c), "custom_op by hand", lambda: hand(a, b, c), 1.5, 100)
 
 
 def _run(quick: bool) -> list[Row]:
