@@ -293,7 +293,7 @@ def test_the_bodys_own_exceptions_reach_the_caller_as_numpy_raises_them():
             raise ValueError("x must be 2-D")
         return x * 2
 
-    with pytest.raises(ValueError, match="^x must be 2-D$"):
+    with pytest.raises(ValueError, match=r"^x must be 2-D$"):
         checked(torch.ones(3))
 
     divide = numpy_inside(compile=EAGER)(lambda x: x // 0)

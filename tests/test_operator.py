@@ -216,7 +216,7 @@ def test_the_body_gets_read_only_views_and_its_own_errors_pass_through():
     with pytest.raises(ValueError, match="read-only"):  # NumPy's own error
         writer(t)
     assert torch.equal(t, torch.ones(3))  # and the tensor is untouched
-    with pytest.raises(ValueError, match="^x must be sorted$"):
+    with pytest.raises(ValueError, match=r"^x must be sorted$"):
         picky(t)
 
 

@@ -237,7 +237,7 @@ def run(quick: bool = False, compiled: bool = True) -> list[Row]:
 def _operator_case() -> tuple[str, Callable[[], Any], str, Callable[[], Any], float, int]:
     """``numpy_inside(op=...)`` called eagerly against the same ``custom_op`` written by hand."""
 
-    def body(a, b, c):  # type: ignore[no-untyped-def]
+    def body(a: Any, b: Any, c: Any) -> Any:
         return a + b * c
 
     ours = deco.numpy_inside(op="toolkit_bench::ours")(body)
@@ -247,7 +247,14 @@ def _operator_case() -> tuple[str, Callable[[], Any], str, Callable[[], Any], fl
 
     hand = torch.library.custom_op("toolkit_bench::by_hand", kernel, mutates_args=())
     a, b, c = (torch.ones(16) for _ in range(3))
-    return ("NumPy operator (op=...), 3 tensors", lambda: ours(a, b, c), "custom_op by hand", lambda: hand(a, b, c), 1.5, 100)
+    return (
+        "NumPy operator (op=...), 3 tensors",
+        lambda: ours(a, b, c),
+        "custom_op by hand",
+        lambda: hand(a, b, c),
+        1.5,
+        100,
+    )
 
 
 def _run(quick: bool) -> list[Row]:

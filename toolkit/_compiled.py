@@ -204,8 +204,10 @@ class CompiledMirrorOut(MirrorOut):
 
     def _disagree(self, key: Any, why: str) -> None:
         self._checked[key] = False
-        self._warn(f"compiled, {self.function} differs from NumPy for these arguments ({why}); it runs as plain "
-                   "NumPy for them from now on")
+        self._warn(
+            f"compiled, {self.function} differs from NumPy for these arguments ({why}); it runs as plain "
+            "NumPy for them from now on"
+        )
 
     def _fall_back(self, reason: str) -> None:
         self._fell_back = reason
@@ -248,7 +250,7 @@ def _untraceable_check(path: CompiledMirrorOut) -> Callable[[], None]:
         if path._fell_back is not None:
             raise UntraceableError(path.untraceable_message())
 
-    return torch._dynamo.assume_constant_result(check)  # type: ignore[no-any-return]
+    return torch._dynamo.assume_constant_result(check)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _own_code(func: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -305,10 +307,11 @@ def difference(got: Any, want: Any, where: str) -> str | None:
         if not isinstance(got, _Tensor):
             return f"{where} is {type(got).__name__} where NumPy gives an array"
         want = np.asarray(want)
-        mine = got.detach().cpu().resolve_conj().numpy() if got.dtype in _HOST else None
-        dtype = mine.dtype if mine is not None else got.dtype
-        if dtype != want.dtype:
-            return f"{where} has dtype {dtype} where NumPy gives {want.dtype}"
+        if got.dtype not in _HOST:  # bfloat16, uint16, ...: no NumPy body gives those
+            return f"{where} has dtype {got.dtype} where NumPy gives {want.dtype}"
+        mine = got.detach().cpu().resolve_conj().resolve_neg().numpy()
+        if mine.dtype != want.dtype:
+            return f"{where} has dtype {mine.dtype} where NumPy gives {want.dtype}"
         if mine.shape != want.shape:
             return f"{where} has shape {mine.shape} where NumPy gives {want.shape}"
         if want.dtype.kind in "fc":
@@ -340,8 +343,16 @@ def difference(got: Any, want: Any, where: str) -> str | None:
     return None
 
 
-_HOST = {
-    t
-    for t in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16)
-    + (torch.float32, torch.float64, torch.complex64, torch.complex128)
-}
+_HOST = (
+    torch.bool,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.float16,
+    torch.float32,
+    torch.float64,
+    torch.complex64,
+    torch.complex128,
+)

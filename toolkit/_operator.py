@@ -100,9 +100,9 @@ def _kind_of(name: str, annotation: Any, default: Any, function: str) -> str:
             return "Tensor?"
         if type(default) in _SCALARS:
             return _SCALARS[type(default)]
-        if isinstance(default, (list, tuple)) and default and type(default[0]) in _LISTS:
-            if all(type(v) is type(default[0]) for v in default):
-                return _LISTS[type(default[0])]
+        items = default if isinstance(default, (list, tuple)) else ()
+        if items and type(items[0]) in _LISTS and all(type(v) is type(items[0]) for v in items):
+            return _LISTS[type(items[0])]
         raise refused
     optional = ""
     origin = typing.get_origin(annotation)

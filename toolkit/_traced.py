@@ -34,13 +34,7 @@ _PLAIN = (torch.Tensor, torch.nn.Module, int, float, bool, str, type(None))
 def _torch_only(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether every argument is a tensor, a module or a plain Python value (no NumPy, no container):
     the rules pass all but the tensors to a torch body as they are."""
-    for value in args:
-        if not isinstance(value, _PLAIN):
-            return False
-    for value in kwargs.values():
-        if not isinstance(value, _PLAIN):
-            return False
-    return True
+    return all(isinstance(v, _PLAIN) for v in args) and all(isinstance(v, _PLAIN) for v in kwargs.values())
 
 
 def traced_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
@@ -51,9 +45,10 @@ def traced_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] |
     ``_torchdynamo_inline``). A method's instance arrives as its first
     argument, where the rules find a module as they do for ``predict(model, x)``.
     """
-    nonstrict = getattr(getattr(torch, "_dynamo", None), "nonstrict_trace", None)
-    if nonstrict is None or path.skip is not None:  # torch before 2.7; skip= needs the paths
+    found = getattr(getattr(torch, "_dynamo", None), "nonstrict_trace", None)
+    if found is None or path.skip is not None:  # torch before 2.7; skip= needs the paths
         return None
+    nonstrict: Callable[[Callable[..., Any]], Callable[..., Any]] = found
     full = path.__call__
     no_grad = path.options.no_grad
 
