@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import typing
 import warnings
 
 import numpy as np
@@ -187,6 +188,14 @@ def test_parameter_kinds_an_operator_cannot_take_are_refused_when_applied(source
     exec(source, namespace)
     with pytest.raises(TypeError, match=re.escape(f"numpy_inside(op=...): f() parameter {parameter}")):
         numpy_inside(op=True)(namespace["f"])
+
+
+def test_an_any_annotation_reads_as_none():
+    @numpy_inside(op="toolkit_tests::anything")
+    def anything(x: typing.Any, scale: typing.Any = 2.0) -> typing.Any:
+        return x * scale
+
+    assert str(anything.operator.default._schema).endswith("(Tensor x, float scale=2.) -> Tensor")
 
 
 def test_bad_options_are_refused_when_applied():

@@ -93,7 +93,7 @@ def _kind_of(name: str, annotation: Any, default: Any, function: str) -> str:
         f"{_WHERE}: {function} parameter {name!r} ({annotation if annotation is not _EMPTY else default!r}) "
         f"cannot be an operator argument; an operator takes {_TAKES}"
     )
-    if annotation is _EMPTY:  # what the default says; a tensor where there is none
+    if annotation is _EMPTY or annotation is Any:  # what the default says; a tensor where there is none
         if default is _EMPTY:
             return "Tensor"
         if default is None:
@@ -135,7 +135,7 @@ def _array(annotation: Any) -> bool:
 
 def _results_of(annotation: Any, function: str) -> int:
     """How many arrays the body returns, from its return annotation (one where there is none)."""
-    if annotation is _EMPTY or annotation is None:
+    if annotation is _EMPTY or annotation is None or annotation is Any:
         return 1
     if _array(annotation):
         return 1
