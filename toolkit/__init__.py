@@ -2,7 +2,7 @@
 
 from ._across import Pickler, dumps, loads, register_dask, register_ray
 from ._containers import register_container
-from ._convert import to_numpy, to_torch
+from ._convert import to_like, to_numpy, to_torch
 from ._decorators import (
     autoconvert,
     numpy_in_numpy_out,
@@ -37,6 +37,7 @@ __all__ = [
     "torch_inside",
     "autoconvert",
     "to_torch",
+    "to_like",
     "to_numpy",
     "register_container",
     "dumps",

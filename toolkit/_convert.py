@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
+
 from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import DeviceLike, parse_torch_options, torch_target
-from ._dtypes import DTypeLike, numpy_dtype
+from ._dtypes import DTypeLike, numpy_dtype, real_floating
 from ._dynamo import skip_frames
 from ._errors import with_path
 from ._into_numpy import numpy_leaf, plain_numpy
@@ -14,7 +17,7 @@ from ._into_torch import plain_torch, torch_leaf
 from ._trace import recorder
 from ._tree import walk
 
-__all__ = ["to_torch", "to_numpy"]
+__all__ = ["to_like", "to_numpy", "to_torch"]
 
 
 def _check_copy(copy: object, where: str) -> None:
@@ -126,6 +129,42 @@ def to_numpy(data: Any, *, dtype: DTypeLike | None = None, copy: bool | None = N
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"to_numpy(): {exc}") from exc
     return _convert(numpy_leaf(dt, None, copy), data, "to_numpy()", copy)
+
+
+def to_like(data: Any, like: Any) -> Any:
+    """``data`` with every array leaf in the kind, device and floating dtype of ``like``.
+
+    ``like`` a tensor: leaves become tensors on its device, real floating ones
+    in its dtype where it is floating. ``like`` a NumPy array or scalar: leaves
+    become NumPy, real floating ones in its dtype where it is floating.
+    Integer, boolean and complex leaves keep their dtype; the copy rules are
+    those of :func:`to_torch` and :func:`to_numpy` (nothing is copied that
+    already matches).
+
+    Raises:
+        TypeError: ``like`` is neither a tensor nor a NumPy array or scalar
+            (other array libraries as ``like`` are not supported yet).
+
+    >>> import numpy as np, torch
+    >>> reference = torch.zeros(2, dtype=torch.float16)
+    >>> to_like({"x": np.ones(2), "n": np.arange(2)}, reference)
+    {'x': tensor([1., 1.], dtype=torch.float16), 'n': tensor([0, 1])}
+    >>> to_like(torch.ones(2), np.zeros(1, dtype=np.float32))
+    array([1., 1.], dtype=float32)
+
+    .. versionadded:: 0.3
+    """
+    if isinstance(like, torch.Tensor):
+        float_dtype = like.dtype if like.dtype.is_floating_point else None
+        return _convert(torch_leaf(like.device, True, None, float_dtype, None), data, "to_like()", None)
+    if isinstance(like, (np.ndarray, np.generic)) and not isinstance(like, (str, bytes)):
+        dtype = like.dtype
+        floating = dtype.newbyteorder("=") if real_floating(dtype) else None
+        return _convert(numpy_leaf(None, floating, None), data, "to_like()", None)
+    raise TypeError(
+        f"to_like(): like must be a torch tensor or a NumPy array or scalar, got {type(like).__module__}."
+        f"{type(like).__qualname__} (other array libraries are not supported as like yet)"
+    )
 
 
 skip_frames(__name__)
