@@ -104,7 +104,24 @@ TENSORS: dict[str, Callable[[], Any]] = {
     "meta tensor": lambda: torch.empty(2, 3, device="meta"),
 }
 
-HOSTILE: dict[str, Callable[[], Any]] = {**ARRAYS, **TENSORS}
+# Other libraries' arrays (contract section 10): the third kind of caller.
+OTHERS: dict[str, Callable[[], Any]] = {}
+try:
+    import jax.numpy as jnp
+
+    OTHERS["jax float32 array"] = lambda: jnp.arange(6.0).reshape(2, 3)
+    OTHERS["jax int32 array"] = lambda: jnp.arange(3)
+except ImportError:  # pragma: no cover - installed with the compat extras
+    pass
+try:
+    import array_api_strict as xp
+
+    OTHERS["array-api-strict float64 array"] = lambda: xp.asarray([1.0, 2.0, 3.0])
+    OTHERS["array-api-strict array on device1"] = lambda: xp.asarray([1.0, 2.0], device=xp.Device("device1"))
+except ImportError:  # pragma: no cover - installed with the compat extras
+    pass
+
+HOSTILE: dict[str, Callable[[], Any]] = {**ARRAYS, **TENSORS, **OTHERS}
 
 
 def hostile() -> st.SearchStrategy[Any]:
@@ -122,8 +139,28 @@ def hostile_tensors() -> st.SearchStrategy[Any]:
     return st.sampled_from(sorted(TENSORS)).map(lambda name: TENSORS[name]())
 
 
+def _other(x: Any) -> bool:
+    return hasattr(type(x), "__array_namespace__") and not isinstance(x, (np.ndarray, np.generic, torch.Tensor))
+
+
+def seen(x: Any) -> Any:
+    """Another library's array as a tensor over its memory, or NumPy's view where torch's import fails
+    (array-api-strict under NumPy 1 refuses the DLPack version torch asks for, and cannot export
+    the read-only memory NumPy 1 gives every DLPack import)."""
+    try:
+        return torch.from_dlpack(x)
+    except (RuntimeError, TypeError, ValueError, BufferError):
+        pass
+    try:
+        return np.asarray(x)
+    except (RuntimeError, TypeError, ValueError):
+        return np.from_dlpack(x)
+
+
 def memory(x: Any) -> tuple[int, int] | None:
     """The byte range a value's data lies in, or ``None`` where it has none to compare."""
+    if _other(x):
+        return memory(seen(x))
     if isinstance(x, np.ndarray):
         low, high = np.byte_bounds(x) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(x)
         return low, high
@@ -153,6 +190,8 @@ def describe(x: Any) -> Any:
         return (type(x).__name__, x.dtype.str, x.flags.writeable, x.shape, x.astype(object).tolist())
     if isinstance(x, np.generic):
         return (type(x).__name__, x.dtype.str, x.item())
+    if _other(x):
+        return (type(x).__name__, str(x.dtype), str(x.device), tuple(x.shape), seen(x).tolist())
     if isinstance(x, (list, tuple)):
         return (type(x).__name__, [describe(v) for v in x])
     if isinstance(x, dict):

@@ -49,7 +49,9 @@ def test_nothing_that_matches_is_copied_and_containers_keep_their_types():
 
 @pytest.mark.parametrize("like", [[1.0, 2.0], 1.0, "float32", None])
 def test_a_like_that_is_not_an_array_is_a_clear_error(like):
-    with pytest.raises(TypeError, match=r"^to_like\(\): like must be a torch tensor or a NumPy array"):
+    with pytest.raises(
+        TypeError, match=r"^to_like\(\): like must be an array \(a torch tensor, a NumPy array or scalar, or another"
+    ):
         to_like(np.ones(2), like)
 
 

@@ -11,9 +11,10 @@ from ._batch import TO_NUMPY, TO_TORCH, walk_batch
 from ._defaults import DeviceLike, parse_torch_options, torch_target
 from ._dtypes import DTypeLike, numpy_dtype, real_floating
 from ._dynamo import skip_frames
-from ._errors import with_path
+from ._errors import ConversionError, with_path
 from ._into_numpy import numpy_leaf, plain_numpy
 from ._into_torch import plain_torch, torch_leaf
+from ._libraries import Library, float_of, is_other_array, library_leaf
 from ._trace import recorder
 from ._tree import walk
 
@@ -137,6 +138,9 @@ def to_like(data: Any, like: Any) -> Any:
     ``like`` a tensor: leaves become tensors on its device, real floating ones
     in its dtype where it is floating. ``like`` a NumPy array or scalar: leaves
     become NumPy, real floating ones in its dtype where it is floating.
+    ``like`` another library's array (JAX, CuPy, array-api-strict: anything
+    with ``__dlpack__`` and ``__array_namespace__``): leaves become that
+    library's arrays on its device, through its ``from_dlpack``.
     Integer, boolean and complex leaves keep their dtype; the copy rules are
     those of :func:`to_torch` and :func:`to_numpy` (nothing is copied that
     already matches).
@@ -161,9 +165,15 @@ def to_like(data: Any, like: Any) -> Any:
         dtype = like.dtype
         floating = dtype.newbyteorder("=") if real_floating(dtype) else None
         return _convert(numpy_leaf(None, floating, None), data, "to_like()", None)
+    if is_other_array(like):
+        try:
+            library = Library.of(like)
+        except ConversionError as exc:
+            raise ConversionError(f"to_like() argument 'like': {exc}") from exc
+        return _convert(library_leaf(library, float_of(like)), data, "to_like()", None)
     raise TypeError(
-        f"to_like(): like must be a torch tensor or a NumPy array or scalar, got {type(like).__module__}."
-        f"{type(like).__qualname__} (other array libraries are not supported as like yet)"
+        f"to_like(): like must be an array (a torch tensor, a NumPy array or scalar, or another library's array "
+        f"with __dlpack__ and __array_namespace__), got {type(like).__module__}.{type(like).__qualname__}"
     )
 
 

@@ -2,9 +2,12 @@
 
 The caller's kind is torch if any converted argument holds a tensor
 (searching positional, then keyword arguments, into containers), else NumPy
-if any holds a NumPy array or NumPy scalar. Results go back in that kind: to
-the device of the first tensor, floating results in the dtype of the first
-floating value of the caller's kind. This module is the rule's one home:
+if any holds a NumPy array or NumPy scalar, else the library of the first
+other array (``_libraries``: JAX, CuPy, array-api-strict). Results go back
+in that kind: to the device of the first tensor (or of that other array),
+floating results in the dtype of the first floating value of the caller's
+kind. The third kind is looked for only while neither a tensor nor a NumPy
+value has been seen, so NumPy and torch callers never pay for it. This module is the rule's one home:
 :func:`note` decides from each leaf, :func:`observe` from whole arguments
 (the compiled path), :func:`seen_of` from a plain call's bare arguments;
 the call paths convert results with what was decided.
@@ -19,6 +22,7 @@ import torch
 
 from ._dtypes import real_floating
 from ._dynamo import skip_frames
+from ._libraries import float_of, is_other_array
 from ._tree import Leaf, leaves_with_paths
 
 __all__ = ["Seen", "note", "noting", "observe", "seen_of"]
@@ -27,6 +31,7 @@ S = TypeVar("S", bound="Seen")
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
 _generic = np.generic
+_scalars = (int, float, str, bytes, type(None))
 
 
 class Seen:
@@ -39,6 +44,8 @@ class Seen:
     tensor_device: torch.device | None = None
     torch_float: torch.dtype | None = None
     numpy_float: np.dtype[Any] | None = None
+    other: Any = None  #: the first other library's array, while no tensor or NumPy value is seen
+    other_float: torch.dtype | None = None  #: the first floating dtype among those arrays
 
 
 def note(call: Seen, x: Any) -> None:
@@ -58,6 +65,10 @@ def note(call: Seen, x: Any) -> None:
             float_np = x.dtype
             if real_floating(float_np):
                 call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
+    elif call.kind is None and call.other_float is None and not isinstance(x, _scalars) and is_other_array(x):
+        if call.other is None:
+            call.other = x
+        call.other_float = float_of(x)
 
 
 def seen_of(tensor: torch.Tensor | None, array: np.ndarray[Any, Any] | None, args: tuple[Any, ...], seen: S) -> S:

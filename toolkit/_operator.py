@@ -41,6 +41,7 @@ from ._convert import to_torch
 from ._dynamo import skip_frames
 from ._errors import ConversionError
 from ._into_numpy import fast_numpy, read_only
+from ._jax import is_tracer, through_callback
 from ._mirror import Seen, note, observe
 from ._outputs import MirrorOut
 from ._params import Params, resolve_hints, spec_of
@@ -403,6 +404,9 @@ class OperatorOut(MirrorOut):
     ) -> Any:
         seen = _seen(args, kwargs)
         if seen.kind != "torch":
+            if seen.other is not None and is_tracer(seen.other):  # inside jax.jit: a callback, from .fake
+                names = [p.name for p in self.layout]
+                return through_callback(self.function, names, self.bind(args, kwargs), self.fake_fn, self._host)
             return super().__call__(wrapped, instance, args, kwargs)  # NumPy callers: the body, as without op=
         values = list(args) if not kwargs and len(args) == len(self.layout) else self.bind(args, kwargs)
         device = seen.tensor_device
@@ -427,6 +431,10 @@ class OperatorOut(MirrorOut):
             self.warn_detached(args, kwargs)
             values = [v.detach() if isinstance(v, _Tensor) else v for v in values]
         return self.overload(*values)
+
+    def _host(self, values: list[Any]) -> Any:
+        """The body on concrete NumPy arguments (a JAX callback's), by the NumPy caller's rules."""
+        return super().__call__(self.func, None, tuple(values), {})
 
     def plain_call(self, wrapped: Callable[..., Any]) -> Callable[..., Any] | None:
         return entry(self, wrapped)

@@ -21,6 +21,7 @@ from ._dtypes import torch_dtype
 from ._dynamo import skip_frames
 from ._into_numpy import fast_numpy, numpy_leaf, plain_numpy
 from ._into_torch import fast_torch, torch_leaf
+from ._libraries import Library, library_leaf
 from ._params import NUMPY, TORCH, Spec, resolve_hints, spec_of
 from ._plain import as_is, by_full_path, plain_to_numpy, plain_to_torch
 from ._trace import Recorder
@@ -60,8 +61,9 @@ class MirrorOut(CallPath):
     """The caller receives its own kind back: ``numpy_inside``, ``torch_inside``.
 
     The caller's kind is torch if any converted argument holds a tensor,
-    else NumPy if any holds a NumPy array or scalar; tensors go back to the
-    device of the first tensor argument, floating results to the dtype of
+    else NumPy if any holds a NumPy array or scalar, else the library of the
+    first other array; tensors go back to the device of the first tensor
+    argument (another library's arrays to that array's device), floating results to the dtype of
     the first floating value of the caller's kind (``restore_dtype``).
     """
 
@@ -96,10 +98,12 @@ class MirrorOut(CallPath):
         return NotImplemented
 
     def _result(self, result: Any, call: Call, rec: Recorder | None) -> Any:
-        if call.kind is None:
-            return result
         restore = self.options.restore_dtype
-        if call.kind == "torch":
+        if call.kind is None:
+            if call.other is None:
+                return result
+            leaf = library_leaf(Library.of(call.other), call.other_float if restore else None)
+        elif call.kind == "torch":
             device = call.tensor_device or torch_default_device()
             leaf = torch_leaf(device, True, None, call.torch_float if restore else None, None)
         else:

@@ -7,7 +7,8 @@
 * A CPU DLPack producer without a NumPy view goes through
   ``np.from_dlpack``, which keeps NumPy 2's read-only flag and takes
   negative strides (``torch.from_dlpack`` aborts the process on those).
-* A lazy array (Dask's) is refused: converting it would compute it.
+* A lazy array (Dask's) is refused: converting it would compute it; so is a
+  JAX tracer (inside ``jax.jit``), which has no values.
 * A DLPack producer on another device (CuPy, JAX on a GPU) goes through
   ``torch.from_dlpack``, after its own library copies away negative strides.
 
@@ -27,6 +28,7 @@ from torch.utils.dlpack import from_dlpack
 
 from ._dynamo import skip_frames
 from ._errors import ConversionError, CopyError
+from ._jax import refuse_traced
 
 __all__ = ["PASS", "as_numpy", "dlpack_on_cpu", "refuse_lazy", "seen_view", "via_dlpack", "views_reset", "views_to"]
 
@@ -57,7 +59,8 @@ def seen_view(x: Any, view: Any) -> Any:
 
 
 def refuse_lazy(x: Any) -> None:
-    """A lazy array (Dask: ``__dask_graph__``) is never computed behind the caller's back."""
+    """A lazy array (Dask: ``__dask_graph__``) is never computed here; a JAX tracer has no values."""
+    refuse_traced(x)
     graph = getattr(type(x), "__dask_graph__", None)
     if graph is not None and not isinstance(x, type) and graph(x) is not None:  # xarray: None over NumPy
         raise ConversionError(
@@ -100,16 +103,24 @@ def as_numpy(x: Any, copy: bool | None) -> np.ndarray[Any, Any] | None:
     and a copy made here would then be made twice. NumPy 1 marks every
     DLPack import read-only, so there the tensor is a copy.
     """
+    dlpack = hasattr(type(x), "__dlpack__")
     if _is_array_like(x):
         try:
-            view: np.ndarray[Any, Any] = np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
+            view: np.ndarray[Any, Any] | None = (
+                np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
+            )
         except ValueError as exc:
             if copy is False:
                 raise CopyError(f"copy=False, but the {type(x).__name__} cannot give a view: {exc}") from exc
             raise
-        seen_view(x, view)
-        return view
-    if hasattr(type(x), "__dlpack__"):
+        except (TypeError, RuntimeError):
+            if not dlpack:
+                raise
+            view = None  # an array that refuses NumPy (array-api-strict off its CPU device): DLPack
+        if view is not None:
+            seen_view(x, view)
+            return view
+    if dlpack:
         try:
             imported: np.ndarray[Any, Any] = seen_view(x, np.from_dlpack(x))
             return imported

@@ -18,11 +18,13 @@ from typing import Any, overload
 
 import numpy as np
 import torch
+from torch.utils.dlpack import from_dlpack
 
 from ._dtypes import TORCH_TO_NUMPY, torch_of
 from ._dynamo import skip_frames
 from ._into_numpy import tensor_steps
 from ._into_torch import copy_reason
+from ._libraries import is_other_array
 from ._producers import views_reset, views_to
 from ._scope import Scope
 from ._tree import leaves_with_paths
@@ -234,7 +236,11 @@ def _library(cls: type) -> str:
 def _nbytes(x: Any) -> int:
     if isinstance(x, torch.Tensor):
         return x.numel() * x.element_size()
-    return int(getattr(x, "nbytes", 0))
+    nbytes = getattr(x, "nbytes", None)
+    if nbytes is None and is_other_array(x):  # the Array API has no nbytes: the memory DLPack shows
+        seen = _over(x)
+        return 0 if seen is None else _nbytes(seen)
+    return int(nbytes or 0)
 
 
 def _record(function: str, path: str, src: Any, out: Any, view: Any, copy: bool | None, numpy_body: bool) -> Record:
@@ -252,6 +258,14 @@ def _address(x: Any) -> tuple[str, int] | None:
     return None
 
 
+def _over(x: Any) -> torch.Tensor | None:
+    """A tensor over another library's array's memory (to compare addresses and dtypes), or ``None``."""
+    try:
+        return from_dlpack(x)
+    except (BufferError, TypeError, ValueError, RuntimeError):
+        return None
+
+
 def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, view: Any = None) -> tuple[bool, str]:
     """Whether ``out`` shares the memory of ``src`` and, if not, why it was copied, in words.
 
@@ -263,6 +277,11 @@ def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, vie
         return True, ""
     if view is None:
         view = src
+    if is_other_array(out):  # a result given back to another library: held against its memory, through DLPack
+        seen = _over(out)
+        if seen is None:
+            return False, "another library's array, whose memory DLPack does not show"
+        out = seen
     if not isinstance(view, (np.ndarray, np.generic, torch.Tensor)):
         return False, "another library's array, copied on its way through NumPy"
     if not isinstance(view, np.generic) and _address(view) is not None and _address(view) == _address(out):

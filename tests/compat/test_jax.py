@@ -1,11 +1,15 @@
-"""JAX arrays on the CPU: through NumPy's read-only view, so JAX's immutable memory stays so."""
+"""JAX arrays on the CPU (contract section 10): in through NumPy's read-only view, so JAX's
+immutable memory stays so; back as JAX arrays for a JAX caller; under jax.jit through
+jax.pure_callback where a NumPy operator declares its results."""
 
 import numpy as np
 import pytest
 import torch
 
-from toolkit import to_numpy, to_torch, torch_inside
+import toolkit._mirror
+from toolkit import numpy_inside, to_like, to_numpy, to_torch, torch_inside
 
+jax = pytest.importorskip("jax", reason="JAX is not installed")
 jnp = pytest.importorskip("jax.numpy", reason="JAX is not installed")
 
 
@@ -33,10 +37,132 @@ def test_bfloat16_from_jax_becomes_torch_bfloat16():
     assert t.dtype is torch.bfloat16 and t.tolist() == [0.0, 1.0, 2.0]
 
 
-def test_a_torch_function_called_with_jax_arrays():
+def test_a_torch_function_called_with_jax_arrays_gives_jax_arrays_back():
     @torch_inside
-    def softmax(x):
-        return torch.softmax(x, dim=-1)
+    def softmax(x, ids):
+        assert isinstance(x, torch.Tensor) and isinstance(ids, torch.Tensor)
+        return torch.softmax(x, dim=-1), ids * 2, x.sum()
 
-    out = softmax(jnp.zeros(2))
-    assert isinstance(out, torch.Tensor) and out.tolist() == [0.5, 0.5]
+    probs, ids, total = softmax(jnp.zeros(2), jnp.arange(3))
+    assert all(isinstance(v, jax.Array) for v in (probs, ids, total))
+    assert probs.dtype == jnp.float32 and probs.tolist() == [0.5, 0.5]
+    assert ids.dtype == jnp.asarray(np.arange(3)).dtype and ids.tolist() == [0, 2, 4]  # JAX's own int
+    assert total.shape == () and float(total) == 0.0  # a 0-d array, as JAX's reductions give
+    assert probs.devices() == jnp.zeros(2).devices()
+
+
+def test_legacy_numpy_code_called_from_jax_gives_jax_arrays_in_the_callers_dtype():
+    @numpy_inside
+    def legacy(x, scale=2.0):
+        assert type(x) is np.ndarray
+        return {"y": x.astype(np.float64) * scale, "n": np.int64(len(x)), "name": "legacy"}
+
+    out = legacy(jnp.arange(3.0))
+    assert isinstance(out["y"], jax.Array) and out["y"].dtype == jnp.float32  # the caller's float32
+    assert out["y"].tolist() == [0.0, 2.0, 4.0]
+    assert isinstance(out["n"], jax.Array) and int(out["n"]) == 3  # NumPy scalars are arrays too
+    assert out["name"] == "legacy"
+
+
+def test_numpy_and_torch_values_decide_the_kind_before_a_jax_array():
+    @torch_inside
+    def add(a, b):
+        return a + b
+
+    assert isinstance(add(jnp.ones(2), np.ones(2, np.float32)), np.ndarray)
+    assert isinstance(add(jnp.ones(2), torch.ones(2)), torch.Tensor)
+
+
+def test_a_numpy_or_torch_caller_never_pays_for_the_third_kind(monkeypatch):
+    calls = []
+    real = toolkit._mirror.is_other_array
+    monkeypatch.setattr(toolkit._mirror, "is_other_array", lambda x: calls.append(x) or real(x))
+
+    @numpy_inside
+    def f(*values):
+        return values[0]
+
+    f(torch.ones(2), "label", [jnp.ones(1)], 3)  # full path: a container
+    f(np.ones(2), {"k": jnp.ones(1)})
+    assert calls == []
+    f(3, jnp.ones(1), np.ones(1))
+    assert len(calls) == 1  # looked for only before any NumPy or torch value
+
+
+def test_to_torch_and_back_through_to_like():
+    like = jnp.zeros(1, dtype=jnp.bfloat16)
+    t = torch.arange(3.0, requires_grad=True) * 1
+    out = to_like({"t": t, "a": np.ones(2), "i": torch.arange(2)}, like)
+    assert out["t"].dtype == jnp.bfloat16 and out["t"].tolist() == [0.0, 1.0, 2.0]
+    assert out["a"].dtype == jnp.bfloat16 and isinstance(out["i"], jax.Array)
+    shared = torch.arange(4.0)
+    back = to_like(shared, jnp.zeros(1))
+    assert np.shares_memory(np.asarray(back), shared.numpy())  # zero copy from torch into JAX
+    assert to_like(jnp.arange(2.0), torch.zeros(1, dtype=torch.float64)).dtype is torch.float64
+
+
+# -- jax.jit: a NumPy operator with .fake runs through jax.pure_callback
+
+
+@numpy_inside(op="toolkit_tests::jax_smooth")
+def smooth(x, width: int = 3):
+    return np.convolve(x, np.ones(width) / width, mode="same")
+
+
+@smooth.fake
+def _(x, width=3):
+    return torch.empty_like(x)
+
+
+@numpy_inside(op="toolkit_tests::jax_split")
+def split(x) -> tuple[np.ndarray, np.ndarray]:
+    return x[: len(x) // 2], np.argsort(x)
+
+
+@split.fake
+def _(x):
+    return x.new_empty(x.shape[0] // 2), x.new_empty(x.shape, dtype=torch.int64)
+
+
+def test_a_numpy_operator_with_fake_runs_under_jax_jit_as_in_eager_mode():
+    x = jnp.asarray([3.0, 1.0, 4.0, 1.0, 5.0, 9.0])
+    eager = smooth(x, 2)
+    assert isinstance(eager, jax.Array) and eager.dtype == jnp.float32
+    jitted = jax.jit(lambda v: smooth(v, 2) * 2)(x)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager) * 2, rtol=1e-6)
+    half, order = jax.jit(split)(x)
+    assert half.tolist() == [3.0, 1.0, 4.0] and order.tolist() == np.argsort(np.asarray(x)).tolist()
+    batched = jax.vmap(smooth)(jnp.stack([x, x + 1]))  # one body call per row
+    np.testing.assert_allclose(np.asarray(batched[1]), np.asarray(smooth(x + 1)), rtol=1e-6)
+
+
+def test_under_jax_jit_without_fake_or_op_one_sentence():
+    @numpy_inside
+    def plain(x):
+        return x * 2
+
+    with pytest.raises(TypeError, match=r"^plain\(\) argument 'x': cannot convert a JAX tracer: inside jax.jit"):
+        jax.jit(plain)(jnp.ones(2))
+
+    @numpy_inside(op="toolkit_tests::jax_nofake")
+    def nofake(x):
+        return x * 2
+
+    with pytest.raises(TypeError, match=r"nofake\(\) is called inside jax.jit .* but has no .fake"):
+        jax.jit(nofake)(jnp.ones(2))
+    assert nofake(jnp.ones(2)).tolist() == [2.0, 2.0]  # outside the transform it runs
+
+
+def test_a_result_that_is_not_what_fake_declares_is_refused_under_jit():
+    @numpy_inside(op="toolkit_tests::jax_liar")
+    def liar(x):
+        return x[:1]
+
+    @liar.fake
+    def _(x):
+        return torch.empty_like(x)
+
+    with pytest.raises(
+        Exception, match=r"liar\(\) is float32 of shape \(1,\) where .fake declares float32 of shape \(3,\)"
+    ):
+        jax.block_until_ready(jax.jit(liar)(jnp.ones(3)))
