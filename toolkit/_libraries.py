@@ -17,7 +17,7 @@ way back, for the mirror rule's third kind and for ``to_like``:
   tensor's), or with ``asarray`` of its NumPy form where the library's
   DLPack import refuses the dtype (array-api-strict and ``bfloat16``), and
   then moved with the standard ``to_device`` where the library put it
-  elsewhere.
+  elsewhere (or ``asarray(..., device=)`` where that fails).
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ class Library:
             out = namespace.asarray(tensor_to_numpy(t, None, None, None))
         device = self.device
         if device is not None and getattr(out, "device", device) != device:
-            out = out.to_device(device)
+            try:
+                out = out.to_device(device)
+            except (TypeError, ValueError, RuntimeError):  # array-api-strict's to_device needs NumPy 2
+                out = namespace.asarray(out, device=device)
         return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.dlpack import from_dlpack
 
-from ._dtypes import TORCH_TO_NUMPY, torch_of
+from ._dtypes import NUMPY_TO_TORCH, TORCH_TO_NUMPY, torch_of
 from ._dynamo import skip_frames
 from ._into_numpy import tensor_steps
 from ._into_torch import copy_reason
@@ -259,11 +260,19 @@ def _address(x: Any) -> tuple[str, int] | None:
 
 
 def _over(x: Any) -> torch.Tensor | None:
-    """A tensor over another library's array's memory (to compare addresses and dtypes), or ``None``."""
+    """A tensor over another library's array's memory, to compare addresses and dtypes, or ``None``;
+    through NumPy's view where torch's DLPack import fails (array-api-strict under NumPy 1)."""
     try:
         return from_dlpack(x)
     except (BufferError, TypeError, ValueError, RuntimeError):
+        pass
+    try:
+        view = np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
         return None
+    with warnings.catch_warnings():  # only looked at, never written
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(view) if view.dtype in NUMPY_TO_TORCH else None
 
 
 def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, view: Any = None) -> tuple[bool, str]:
