@@ -154,7 +154,12 @@ def seen(x: Any) -> Any:
     try:
         return np.asarray(x)
     except (RuntimeError, TypeError, ValueError):
+        pass
+    try:
         return np.from_dlpack(x)
+    except (RuntimeError, TypeError, ValueError, BufferError):  # read-only memory on another of its devices
+        xp = x.__array_namespace__()
+        return np.asarray(xp.asarray(x, device=xp.Device("CPU_DEVICE")))
 
 
 def memory(x: Any) -> tuple[int, int] | None:

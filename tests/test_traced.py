@@ -81,3 +81,57 @@ def test_a_body_under_no_grad_stays_under_no_grad_in_the_graph():
     x = torch.ones(2, requires_grad=True)
     out = torch.compile(lambda t: frozen(t), fullgraph=True, backend="eager")(x)
     assert not out.requires_grad and out.tolist() == [2.0, 2.0]
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.linear = torch.nn.Linear(3, 3).double()
+
+    @torch_inside
+    def forward(self, x, scale: float = 2.0):
+        assert x.dtype is torch.float64  # the module's float dtype, in the graph too
+        return self.linear(x) * scale
+
+
+class Outer(torch.nn.Module):
+    """A decorated ``forward`` reached every way: through its module, as a bound method, through its class."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block(x, scale=3.0) + self.block.forward(x) + Block.forward(self.block, x)
+
+
+def test_a_submodules_decorated_forward_is_traced_with_no_graph_break():
+    model, x = Outer(), torch.ones(2, 3)
+    explained = torch._dynamo.explain(model)(x)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    want = model(x)
+    assert want.dtype is torch.float32  # the mirror rule: the caller's float32 back
+    got = torch.compile(model, fullgraph=True, backend="aot_eager")(x)
+    _same(got, want)
+    got.sum().backward()
+    compiled_grad = model.block.linear.weight.grad.clone()
+    model.zero_grad()
+    want.sum().backward()
+    torch.testing.assert_close(compiled_grad, model.block.linear.weight.grad)
+    _same(torch.export.export(model, (x,)).module()(x), want)
+
+
+def test_a_compiled_module_with_a_decorated_forward_still_answers_numpy_callers():
+    block = Block()
+    out = torch.compile(block, backend="eager")(np.ones((2, 3), np.float32))
+    assert type(out) is np.ndarray and out.dtype == np.float32
+    np.testing.assert_allclose(out, block(np.ones((2, 3), np.float32)), rtol=1e-6)
+
+
+def test_bound_methods_of_a_traced_forward_compare_as_pythons_do():
+    a, b = Block(), Block()
+    assert a.forward == a.forward and hash(a.forward) == hash(a.forward)
+    assert a.forward != b.forward
+    assert Block.forward == Block.forward
+    assert Block.forward.__wrapped__ is not None and a.forward.__self__ is a

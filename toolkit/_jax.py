@@ -49,16 +49,25 @@ def refuse_traced(x: Any) -> None:
 
 def through_callback(
     function: str,
-    names: list[str],
+    layout: Any,
     values: list[Any],
     fake: Callable[..., Any] | None,
     run: Callable[[list[Any]], Any],
 ) -> Any:
     """The NumPy operator's body under a JAX transform: ``jax.pure_callback`` with ``fake``'s shapes and dtypes.
 
-    ``values`` are the bound arguments in parameter order; ``run`` calls the
+    ``layout`` is the operator's parameters (``.name``, ``.tensor``);
+    ``values`` the bound arguments in that order; ``run`` calls the
     decorated function on them (NumPy arrays in place of the tracers).
     """
+    names = [p.name for p in layout]
+    for p, value in zip(layout, values):
+        if not p.tensor and is_tracer(value):
+            raise ConversionError(
+                f"{function} argument {p.name!r} is traced by JAX, but the operator takes a Python value "
+                "there, which .fake and the body need as it is: mark it static "
+                "(jax.jit(f, static_argnums=...) or static_argnames=...)"
+            )
     if fake is None:
         raise ConversionError(
             f"{function} is called inside jax.jit (its arguments are JAX tracers), but has no .fake: "
@@ -67,14 +76,15 @@ def through_callback(
         )
     import jax  # already imported: the arguments are its tracers
 
-    arrays = [i for i, v in enumerate(values) if is_tracer(v) or isinstance(v, jax.Array)]
+    arrays = [i for i, (p, v) in enumerate(zip(layout, values)) if p.tensor and v is not None]
     metas = list(values)
     for i in arrays:
         try:
-            dtype = torch_dtype(np.dtype(values[i].dtype))
+            value = values[i] if hasattr(values[i], "dtype") else np.asarray(values[i])
+            dtype = torch_dtype(np.dtype(value.dtype))
         except (TypeError, ValueError) as exc:
             raise ConversionError(f"{function} argument {names[i]!r}: {exc}") from exc
-        metas[i] = torch.empty(tuple(values[i].shape), dtype=dtype, device="meta")
+        metas[i] = torch.empty(tuple(np.shape(value)), dtype=dtype, device="meta")
     declared = fake(*metas)
     several = isinstance(declared, tuple)
     outs = declared if several else (declared,)
@@ -82,7 +92,8 @@ def through_callback(
     for out in outs:
         if not isinstance(out, torch.Tensor):
             raise ConversionError(f"{function}: .fake must return tensors, got {type(out).__name__}")
-        want = TORCH_TO_NUMPY[out.dtype]
+        own = getattr(jax.numpy, str(out.dtype).removeprefix("torch."), None)  # bfloat16 is JAX's too
+        want = np.dtype(own) if own is not None else TORCH_TO_NUMPY[out.dtype]
         declared_dtypes.append(want)
         shapes.append(jax.ShapeDtypeStruct(tuple(out.shape), jax.dtypes.canonicalize_dtype(want)))  # type: ignore[no-untyped-call]
 

@@ -32,6 +32,7 @@ from ._dynamo import skip_frames
 from ._errors import ConversionError
 from ._into_numpy import tensor_to_numpy
 from ._into_torch import torch_leaf
+from ._jax import refuse_traced
 from ._producers import PASS
 from ._tree import Leaf
 
@@ -84,7 +85,14 @@ class Library:
     @classmethod
     def of(cls, x: Any) -> Library:
         """The library, device and torch device of another library's array ``x``."""
-        kind, index = x.__dlpack_device__()
+        refuse_traced(x)
+        where = getattr(x, "__dlpack_device__", None)
+        if where is None:
+            raise ConversionError(
+                f"cannot give results back to a {type(x).__module__}.{type(x).__qualname__}: it has "
+                "__dlpack__ but no __dlpack_device__, so where its memory lives is unknown"
+            )
+        kind, index = where()
         name = _DLPACK_DEVICES.get(int(kind))
         if name is None:
             raise ConversionError(
@@ -99,18 +107,42 @@ class Library:
         t = t.detach().resolve_conj().resolve_neg()
         if t.layout != torch.strided:
             t = t.to_dense()
-        namespace = self.namespace
-        try:
-            out = namespace.from_dlpack(t)
-        except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype its DLPack import lacks
-            out = namespace.asarray(tensor_to_numpy(t, None, None, None))
-        device = self.device
+        namespace, device = self.namespace, self.device
+        out = None
+        if device is not None:
+            try:  # the standard's import onto a device (2023.12): zero copy onto array-api-strict's others too
+                out = namespace.from_dlpack(t, device=device)
+            except (BufferError, TypeError, ValueError, RuntimeError):
+                out = None
+        if out is None:
+            try:
+                out = namespace.from_dlpack(t)
+            except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype its DLPack import lacks
+                out = self._through_numpy(t)
         if device is not None and getattr(out, "device", device) != device:
             try:
                 out = out.to_device(device)
             except (TypeError, ValueError, RuntimeError):  # array-api-strict's to_device needs NumPy 2
                 out = namespace.asarray(out, device=device)
         return out
+
+    def _through_numpy(self, t: torch.Tensor) -> Any:
+        """``asarray`` of the tensor's NumPy form (bfloat16 as float32); float16, where the library
+        lacks it (array-api-strict), as float32: the nearest wider dtype, every value kept."""
+        array = tensor_to_numpy(t, None, None, None)
+        try:
+            return self.namespace.asarray(array)
+        except (TypeError, ValueError, RuntimeError):
+            if array.dtype != np.float16:
+                raise
+            return self.namespace.asarray(array.astype(np.float32))
+
+    def holds(self, x: Any, float_dtype: torch.dtype | None) -> bool:
+        """Whether ``x`` is already this library's array on its device, in ``float_dtype`` where floating."""
+        if x.__array_namespace__() is not self.namespace or getattr(x, "device", None) != self.device:
+            return False
+        own = float_of(x)
+        return own is None or float_dtype is None or own == float_dtype
 
 
 def library_leaf(library: Library, float_dtype: torch.dtype | None) -> Leaf:
@@ -127,7 +159,7 @@ def library_leaf(library: Library, float_dtype: torch.dtype | None) -> Leaf:
         if isinstance(x, PASS):
             return x
         if is_other_array(x):
-            return library.from_torch(to_tensor(x))
+            return x if library.holds(x, float_dtype) else library.from_torch(to_tensor(x))
         return x
 
     return leaf

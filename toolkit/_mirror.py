@@ -68,6 +68,8 @@ def note(call: Seen, x: Any) -> None:
     elif call.kind is None and call.other_float is None and not isinstance(x, _scalars) and is_other_array(x):
         if call.other is None:
             call.other = x
+        elif x.__array_namespace__() is not call.other.__array_namespace__():
+            return  # the first floating value of the caller's kind: its library's, not another's
         call.other_float = float_of(x)
 
 

@@ -184,7 +184,7 @@ class Recorder:
             finally:
                 views_reset(token)
             view = views.pop(id(x), None)
-            if _is_array(x) or _is_array(out):
+            if _is_array(x) or _is_array(out) or is_other_array(x) or is_other_array(out):
                 self.pending.setdefault(id(out), (x, out, x if view is None else view))
             return out
 
@@ -231,6 +231,10 @@ def _library(cls: type) -> str:
         package = sys.modules.get(klass.__module__.partition(".")[0])
         if package is not None and getattr(package, klass.__name__, None) is klass:
             return f"{package.__name__}.{klass.__name__}"
+    for name in ("jax",):  # libraries whose public array type is an abstract base of the concrete one
+        public = getattr(sys.modules.get(name), "Array", None)
+        if isinstance(public, type) and issubclass(cls, public):
+            return f"{name}.Array"
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -290,7 +294,13 @@ def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, vie
         seen = _over(out)
         if seen is None:
             return False, "another library's array, whose memory DLPack does not show"
+        if view is src and is_other_array(src):  # another library's array in, another's out
+            inner = _over(src)
+            view = src if inner is None else inner
         out = seen
+        library = True
+    else:
+        library = False
     if not isinstance(view, (np.ndarray, np.generic, torch.Tensor)):
         return False, "another library's array, copied on its way through NumPy"
     if not isinstance(view, np.generic) and _address(view) is not None and _address(view) == _address(out):
@@ -323,6 +333,8 @@ def explain(src: Any, out: Any, copy: bool | None, numpy_body: bool = False, vie
         why.append(f"dtype {view.dtype} -> {np.asarray(out).dtype}")
     if copy and not why:
         why.append("copy=True")
+    if library and not why:
+        why.append("the library's own DLPack import copied it")
     return False, ", ".join(why) or "another library's array, copied on its way through NumPy"
 
 

@@ -21,12 +21,14 @@ in the library runs under ``nonstrict_trace`` or breaks the graph.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-__all__ = ["traced_entry"]
+__all__ = ["method_entry", "traced_entry"]
 
 _PLAIN = (torch.Tensor, torch.nn.Module, int, float, bool, str, type(None))
 
@@ -80,3 +82,39 @@ def traced_entry(path: Any, wrapped: Callable[..., Any]) -> Callable[..., Any] |
 
     call.__qualname__ = "TracedTorchBody.__call__"
     return call
+
+
+_numbers = itertools.count()
+
+
+def method_entry(traced: Callable[..., Any], bound: type) -> Callable[..., Any]:
+    """The entry a decorated method's bound wrapper class gives dynamo, for a module's ``forward``.
+
+    dynamo's shortcut of ``nn.Module.__call__`` reads ``forward`` off the
+    class and calls what it follows from there with the module first; it
+    guards on that entry's closure through the class's attribute, whose
+    internals are a stand-in's, so the entry has no closure: it reaches
+    ``traced`` (and ``bound``, for a call as ``Model.forward(model, x)``)
+    through globals of this module, which dynamo guards by the module's
+    name, and holds ``traced`` only weakly (decorating in a loop leaks
+    nothing: the globals go with the function).
+    """
+    n = next(_numbers)
+    names = (f"_traced_{n}", f"_bound_{n}", f"_entry_{n}")
+    source = (
+        f"def {names[2]}(first, /, *args, **kwargs):\n"
+        f"    if type(first) is {names[1]}:  # read with getattr: the bound wrapper first\n"
+        f"        return {names[0]}()(None, *args, **kwargs)\n"
+        f"    return {names[0]}()(None, first, *args, **kwargs)\n"
+    )
+    space = globals()
+
+    def forget(_: Any) -> None:
+        for name in names:
+            space.pop(name, None)
+
+    space[names[0]] = weakref.ref(traced, forget)
+    space[names[1]] = bound
+    exec(source, space)
+    entry: Callable[..., Any] = space[names[2]]
+    return entry

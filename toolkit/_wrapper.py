@@ -40,6 +40,7 @@ import wrapt
 from ._by_value import stand_in
 from ._dynamo import opaque, skip_frames
 from ._streams import async_relay, no_context, relay
+from ._traced import method_entry
 
 __all__ = ["Remake", "bound_offset", "make_wrapper", "underlying"]
 
@@ -326,6 +327,40 @@ def _for_dynamo(plain: Callable[..., Any]) -> dict[str, Any]:
     return {"_torchdynamo_disable": False, "_torchdynamo_inline": plain}  # dynamo binds it, as __call__
 
 
+def _same_binding(self: Any, other: Any) -> bool:
+    """Equal where the function and instance are (as Python's bound methods), never to the function itself:
+    dynamo caches what it reads of a function by equality, and this one shows the entry's internals."""
+    if type(other) is not type(self):
+        return NotImplemented  # type: ignore[no-any-return]
+    return bool(other._self_parent is self._self_parent and other._self_instance is self._self_instance)
+
+
+def _binding_hash(self: Any) -> int:
+    return hash((id(self._self_parent), id(self._self_instance)))
+
+
+def _entry_attribute(name: str) -> Callable[[Any], Any]:
+    def read(self: Any) -> Any:
+        return getattr(type(self)._self_entry, name)
+
+    return read
+
+
+def _traced_bound() -> Any:
+    """The bound wrapper class of a decorated function that dynamo traces.
+
+    A method reached through its class (dynamo's shortcut of
+    ``nn.Module.__call__`` to ``forward``, or ``Model.forward(model, x)``)
+    is a function to dynamo, which inlines its code and guards on its
+    internals: those are the traced entry's (no closure; its globals this
+    package's), so the module, first, reaches the traced call path.
+    """
+    namespace: dict[str, Any] = {"__module__": __name__, "__eq__": _same_binding, "__hash__": _binding_hash}
+    for name in ("__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__"):
+        namespace[name] = property(_entry_attribute(name))
+    return type(BoundDecoratedFunction.__name__, (BoundDecoratedFunction,), namespace)
+
+
 def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
     """The decorated function: wrapt's proxy around ``func``, run by the call ``path``.
 
@@ -341,7 +376,15 @@ def make_wrapper(func: Any, path: Any, remake: Remake) -> Any:
         traced = None if stream is not None else path.traced_entry(func)
         members = {**_for_dynamo(plain), "__call__": plain} if plain is not None else {}
         if traced is not None:  # a torch body: dynamo traces the conversions with it
-            members.update(_torchdynamo_disable=False, _torchdynamo_inline=traced)
+            bound = _traced_bound()
+            entry = method_entry(traced, bound)
+            bound._self_entry = entry  # dynamo reads its internals off a method reached through the class
+            members.update(
+                _torchdynamo_disable=False,
+                _torchdynamo_inline=staticmethod(entry),  # read with getattr: the arguments as given
+                __bound_function_wrapper__=bound,
+                _self_traced=staticmethod(traced),  # what the entry reaches, held as long as the function
+            )
         members.update(path.members())
         if members:
             cls = type(cls.__name__, (cls,), {"__module__": __name__, **members})

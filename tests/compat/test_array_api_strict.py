@@ -76,3 +76,23 @@ def test_the_trace_holds_results_against_the_memory_they_were_given():
     assert not given.copied  # in: zero copy
     assert not shared.copied and shared.nbytes == 16  # back through from_dlpack: zero copy
     assert cast.copied and cast.reason == "dtype bfloat16 -> float64"
+
+
+def test_float16_results_to_a_library_without_float16_are_float32_and_other_devices_are_zero_copy():
+    @torch_inside(restore_dtype=False)
+    def half(x):
+        return x.half()
+
+    out = half(xp.asarray([1.0, 2.0], dtype=xp.float32))
+    assert out.dtype == xp.float32 and float(out[1]) == 2.0  # array-api-strict has no float16
+    seen = {}
+
+    @torch_inside
+    def double(x):
+        seen["out"] = x * 2
+        return seen["out"]
+
+    out = double(xp.asarray([1.0, 2.0], device=OTHER))
+    assert out.device == OTHER
+    seen["out"][0] = 42.0  # zero copy onto its other device: the write shows
+    assert float(xp.asarray(out, device=xp.Device("CPU_DEVICE"))[0]) == 42.0

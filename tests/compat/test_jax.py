@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import toolkit
 import toolkit._mirror
 from toolkit import numpy_inside, to_like, to_numpy, to_torch, torch_inside
 
@@ -166,3 +167,54 @@ def test_a_result_that_is_not_what_fake_declares_is_refused_under_jit():
         Exception, match=r"liar\(\) is float32 of shape \(1,\) where .fake declares float32 of shape \(3,\)"
     ):
         jax.block_until_ready(jax.jit(liar)(jnp.ones(3)))
+
+
+def test_under_jit_values_before_the_tracer_and_bfloat16_and_python_parameters():
+    @numpy_inside(op="toolkit_tests::jax_two")
+    def two(x, y):
+        return x + y
+
+    @two.fake
+    def _(x, y):
+        return torch.empty_like(x)
+
+    x = jnp.arange(3.0)
+    assert jax.jit(lambda a: two(np.ones(3, np.float32), a))(x).tolist() == [1.0, 2.0, 3.0]  # NumPy first
+    assert jax.vmap(lambda a: two(jnp.ones(3), a))(jnp.ones((2, 3))).tolist() == [[2.0] * 3] * 2
+    b = jnp.ones(3, jnp.bfloat16)
+    assert jax.jit(two)(b, b).dtype == jnp.bfloat16 == two(b, b).dtype  # as in eager mode
+    with pytest.raises(TypeError, match=r"^smooth\(\) argument 'width' is traced by JAX, .* mark it static"):
+        jax.jit(smooth)(x, 2)
+    assert jax.jit(smooth, static_argnums=1)(x, 2).tolist() == smooth(x, 2).tolist()
+
+
+def test_to_like_a_tracer_says_so_and_a_matching_array_is_returned_as_it_is():
+    with pytest.raises(TypeError, match=r"^to_like\(\) argument 'like': cannot convert a JAX tracer"):
+        jax.jit(lambda a: to_like(np.ones(2), a))(jnp.ones(1))
+    x = jnp.arange(3.0)
+    assert to_like(x, jnp.zeros(1)) is x  # nothing to change: no copy
+    assert to_like(x, jnp.zeros(1, jnp.bfloat16)).dtype == jnp.bfloat16
+
+
+def test_the_float_dtype_comes_from_the_callers_own_library():
+    xp = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+
+    @torch_inside
+    def ones(a, b):
+        return torch.ones(2, dtype=torch.float64)
+
+    assert ones(xp.asarray([1]), jnp.ones(1)).dtype == xp.float64  # JAX's float32 is not the caller's
+
+
+def test_the_trace_names_jax_arrays_and_records_what_stays_jax():
+    g = jnp.ones(2, jnp.float16)
+
+    @numpy_inside
+    def constant(a):
+        return g
+
+    with toolkit.trace() as log:
+        constant(jnp.arange(3.0))
+    given, back = log.records
+    assert given.source_library == "jax.Array" and back.target_library == "jax.Array"
+    assert back.copied and back.reason.startswith("dtype float16 -> float32")
