@@ -135,3 +135,30 @@ def test_bound_methods_of_a_traced_forward_compare_as_pythons_do():
     assert a.forward != b.forward
     assert Block.forward == Block.forward
     assert Block.forward.__wrapped__ is not None and a.forward.__self__ is a
+
+
+def test_decorating_traced_bodies_in_a_loop_leaves_nothing_behind():
+    import gc
+    import weakref
+
+    import toolkit._traced
+
+    def entries():
+        return sum(1 for name in vars(toolkit._traced) if name.startswith("_entry_"))
+
+    gc.collect()  # what earlier tests dropped
+    before, kept = entries(), []
+    for _ in range(5):
+        big = torch.zeros(1000)
+
+        def body(x, big=big):
+            return x + big[0]
+
+        decorated = torch_inside(body)
+        assert decorated(torch.ones(1)).tolist() == [1.0]
+        kept.append(weakref.ref(big))
+        del decorated, body, big
+    assert entries() > before  # made while they lived ...
+    gc.collect()
+    assert all(ref() is None for ref in kept)  # ... and freed with what they capture
+    assert entries() == before
