@@ -58,3 +58,15 @@ def test_a_like_that_is_not_an_array_is_a_clear_error(like):
 def test_a_failing_leaf_names_its_path():
     with pytest.raises(TypeError, match=r"to_like\(\) argument 'data'\['bad'\]"):
         to_like({"bad": np.array(["a"], dtype=object)}, torch.zeros(1))
+
+
+def test_a_like_that_hides_where_its_memory_lives_is_a_clear_error():
+    class Opaque:  # __dlpack__ and __array_namespace__, but no __dlpack_device__: not a conforming array
+        def __dlpack__(self, **kwargs):
+            raise AssertionError("never asked")
+
+        def __array_namespace__(self):
+            return np
+
+    with pytest.raises(TypeError, match=r"^to_like\(\) argument 'like': .* no __dlpack_device__"):
+        to_like(np.ones(2), Opaque())

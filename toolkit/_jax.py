@@ -60,7 +60,6 @@ def through_callback(
     ``values`` the bound arguments in that order; ``run`` calls the
     decorated function on them (NumPy arrays in place of the tracers).
     """
-    names = [p.name for p in layout]
     for p, value in zip(layout, values):
         if not p.tensor and is_tracer(value):
             raise ConversionError(
@@ -83,7 +82,7 @@ def through_callback(
             value = values[i] if hasattr(values[i], "dtype") else np.asarray(values[i])
             dtype = torch_dtype(np.dtype(value.dtype))
         except (TypeError, ValueError) as exc:
-            raise ConversionError(f"{function} argument {names[i]!r}: {exc}") from exc
+            raise ConversionError(f"{function} argument {layout[i].name!r}: {exc}") from exc
         metas[i] = torch.empty(tuple(np.shape(value)), dtype=dtype, device="meta")
     declared = fake(*metas)
     several = isinstance(declared, tuple)

@@ -23,6 +23,7 @@ import torch
 from ._dtypes import real_floating
 from ._dynamo import skip_frames
 from ._libraries import float_of, is_other_array
+from ._producers import PASS
 from ._tree import Leaf, leaves_with_paths
 
 __all__ = ["Seen", "note", "noting", "observe", "seen_of"]
@@ -31,7 +32,6 @@ S = TypeVar("S", bound="Seen")
 _Tensor = torch.Tensor
 _ndarray = np.ndarray
 _generic = np.generic
-_scalars = (int, float, str, bytes, type(None))
 
 
 class Seen:
@@ -65,7 +65,7 @@ def note(call: Seen, x: Any) -> None:
             float_np = x.dtype
             if real_floating(float_np):
                 call.numpy_float = float_np if float_np.isnative else float_np.newbyteorder("=")
-    elif call.kind is None and call.other_float is None and not isinstance(x, _scalars) and is_other_array(x):
+    elif call.kind is None and call.other_float is None and not isinstance(x, PASS) and is_other_array(x):
         if call.other is None:
             call.other = x
         elif x.__array_namespace__() is not call.other.__array_namespace__():

@@ -404,10 +404,9 @@ class OperatorOut(MirrorOut):
     ) -> Any:
         seen = _seen(args, kwargs)
         if seen.kind != "torch":
-            if seen.other is not None or seen.kind == "numpy":  # inside jax.jit: a callback, from .fake
-                values = self.bind(args, kwargs)
-                if any(map(is_tracer, values)):
-                    return through_callback(self.function, self.layout, values, self.fake_fn, self._host)
+            if (seen.other is not None or seen.kind == "numpy") and any(map(is_tracer, (*args, *kwargs.values()))):
+                values = self.bind(args, kwargs)  # inside jax.jit: a callback, from .fake
+                return through_callback(self.function, self.layout, values, self.fake_fn, self._host)
             return super().__call__(wrapped, instance, args, kwargs)  # NumPy callers: the body, as without op=
         values = list(args) if not kwargs and len(args) == len(self.layout) else self.bind(args, kwargs)
         device = seen.tensor_device

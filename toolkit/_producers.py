@@ -106,18 +106,15 @@ def as_numpy(x: Any, copy: bool | None) -> np.ndarray[Any, Any] | None:
     dlpack = hasattr(type(x), "__dlpack__")
     if _is_array_like(x):
         try:
-            view: np.ndarray[Any, Any] | None = (
-                np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
-            )
+            view: np.ndarray[Any, Any] = np.asarray(x, copy=False) if _NUMPY2 and copy is False else np.asarray(x)
         except ValueError as exc:
             if copy is False:
                 raise CopyError(f"copy=False, but the {type(x).__name__} cannot give a view: {exc}") from exc
             raise
         except (TypeError, RuntimeError):
             if not dlpack:
-                raise
-            view = None  # an array that refuses NumPy (array-api-strict off its CPU device): DLPack
-        if view is not None:
+                raise  # else an array that refuses NumPy (array-api-strict off its CPU device): DLPack
+        else:
             seen_view(x, view)
             return view
     if dlpack:
